@@ -1,0 +1,1 @@
+//! Kubernetes orchestration for `validate --kube`: the only crate that talks to an API server.
