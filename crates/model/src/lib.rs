@@ -277,6 +277,41 @@ pub trait TokenCounter: Send + Sync {
     fn count_tokens(&self, text: &str) -> u32;
 }
 
+/// The identity of a run, written as `run.json` in every output directory: enough to tell two
+/// runs apart and to reproduce one. Never holds a secret (API keys are read from the environment
+/// and only the variable's name is kept).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunInfo {
+    /// [`SCHEMA_VERSION`] of the writer.
+    pub schema_version: String,
+    /// `infergate` version.
+    pub tool_version: String,
+    /// Git commit the binary was built from (`unknown` when not known).
+    pub git_commit: String,
+    /// The subcommand that produced the run (`bench`, `validate`, `demo`, ...).
+    pub command: String,
+    /// Wall-clock start of the run, RFC 3339 UTC.
+    pub started_at: String,
+    /// Wall-clock start of the run, milliseconds since the Unix epoch.
+    pub started_at_unix_ms: u64,
+    /// Base URL of the endpoint measured.
+    pub endpoint: String,
+    /// Model name sent in every request.
+    pub model: String,
+    /// Seed of the request stream.
+    pub random_seed: u64,
+    /// SHA-256 (hex) of the request stream: every request's path and body, in order.
+    pub request_stream_sha256: String,
+    /// Requests in the stream (warmup included).
+    pub total_requests: u64,
+    /// Of which warmup.
+    pub warmup_requests: u64,
+    /// How load was offered.
+    pub load: LoadMode,
+    /// Every option the run was given, by flag name (secrets excluded).
+    pub options: serde_json::Map<String, serde_json::Value>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
