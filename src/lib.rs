@@ -7,6 +7,7 @@
 
 pub mod cmd;
 pub mod exit;
+pub mod output;
 
 use clap::{Parser, Subcommand};
 use std::ffi::OsString;
