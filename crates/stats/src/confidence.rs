@@ -89,8 +89,10 @@ pub fn quantile_ci(sorted: &[f64], p: f64, level: f64) -> Option<QuantileCi> {
     let n_i = n as i64;
     // Two pointers: as l grows, the smallest u with F(u−1) − F(l−1) ≥ level never shrinks.
     let mut best: Option<(f64, f64, i64, i64)> = None; // (coverage, imbalance, l, u)
-    let mut u: i64 = 1;
-    for l in 0..=n_i {
+                                                       // Below the stored part of the support F(l − 1) is 0 for every l, so start at its first
+                                                       // rank: among equal candidates the larger l gives the narrower interval.
+    let mut u: i64 = cdf.k0 + 1;
+    for l in cdf.k0..=n_i {
         let lower_tail = f(l - 1);
         if lower_tail > max_tail {
             break;
@@ -112,7 +114,9 @@ pub fn quantile_ci(sorted: &[f64], p: f64, level: f64) -> Option<QuantileCi> {
         let imbalance = (lower_tail - upper_tail).abs();
         let better = match best {
             None => true,
-            Some((c, i, _, _)) => coverage < c - 1e-12 || (coverage <= c + 1e-12 && imbalance < i),
+            Some((c, i, _, _)) => {
+                coverage < c - 1e-12 || (coverage <= c + 1e-12 && imbalance < i - 1e-15)
+            }
         };
         if better {
             best = Some((coverage, imbalance, l, u));
@@ -442,6 +446,17 @@ mod tests {
         assert!(ci.coverage >= 0.95);
         assert!(quantile_ci(&[], 50.0, 0.95).is_none());
         assert!(quantile_ci(&x, 100.0, 0.95).is_none());
+    }
+
+    #[test]
+    fn large_sample_interval_matches_the_normal_approximation() {
+        // n = 100 000, p99: sd of B = sqrt(n·q·(1 − q)) = 31.46, so the ranks are ≈ 99 000 ± 62.
+        let x: Vec<f64> = (1..=100_000).map(f64::from).collect();
+        let ci = quantile_ci(&x, 99.0, 0.95).unwrap();
+        assert!(ci.coverage >= 0.95 && ci.coverage < 0.951, "{ci:?}");
+        let width = (ci.upper_rank - ci.lower_rank) as f64;
+        assert!((width - 2.0 * 1.96 * 31.46).abs() < 4.0, "{ci:?}");
+        assert!(ci.lower_rank < 99_000 && ci.upper_rank > 99_000);
     }
 
     #[test]
