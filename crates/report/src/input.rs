@@ -1,0 +1,115 @@
+//! The report's input: the files of one output directory, read into memory.
+//!
+//! [`load_dir`] is the only function of this crate that touches the file system.
+
+use crate::error::ReportError;
+use crate::views::{ProbeView, ScrapeSample, SweepView, VerdictView};
+use infergate_model::{RequestRecord, RunInfo};
+use serde::de::DeserializeOwned;
+use std::path::{Path, PathBuf};
+
+/// `run.json`: the run's identity ([`RunInfo`]). Required.
+pub const RUN_FILE: &str = "run.json";
+/// `records.jsonl`: one [`RequestRecord`] per line. Required.
+pub const RECORDS_FILE: &str = "records.jsonl";
+/// `profile_export_aiperf.json`: the AIPerf-compatible summary. Optional (the page falls back to
+/// numbers computed from the records).
+pub const AIPERF_FILE: &str = "profile_export_aiperf.json";
+/// `verdict.json`: [`VerdictView`]. Optional.
+pub const VERDICT_FILE: &str = "verdict.json";
+/// `probe.json`: [`ProbeView`]. Optional.
+pub const PROBE_FILE: &str = "probe.json";
+/// `sweep.json`: [`SweepView`]. Optional.
+pub const SWEEP_FILE: &str = "sweep.json";
+/// `metrics_scrape.jsonl`: one [`ScrapeSample`] per line. Optional.
+pub const SCRAPE_FILE: &str = "metrics_scrape.jsonl";
+
+/// Everything a report or a comparison is made from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportInput {
+    /// The run's identity.
+    pub run: RunInfo,
+    /// Every request, warmup and profile.
+    pub records: Vec<RequestRecord>,
+    /// The AIPerf-compatible export (`Value::Null` when absent).
+    pub aiperf: serde_json::Value,
+    /// The gate's verdict, when the run was gated.
+    pub verdict: Option<VerdictView>,
+    /// The readiness probe, when one ran.
+    pub probe: Option<ProbeView>,
+    /// The sweep, for `infergate sweep` runs.
+    pub sweep: Option<SweepView>,
+    /// Prometheus scrapes taken during the run (empty when none).
+    pub scrape: Vec<ScrapeSample>,
+}
+
+impl ReportInput {
+    /// An input with just the run and its records (the optional parts empty).
+    pub fn new(run: RunInfo, records: Vec<RequestRecord>) -> ReportInput {
+        ReportInput {
+            run,
+            records,
+            aiperf: serde_json::Value::Null,
+            verdict: None,
+            probe: None,
+            sweep: None,
+            scrape: Vec::new(),
+        }
+    }
+}
+
+/// Read an output directory. `run.json` and `records.jsonl` are required; every other file is
+/// optional, but a file that exists and does not parse is an error naming the file (and line).
+pub fn load_dir(dir: &Path) -> Result<ReportInput, ReportError> {
+    let run = read_json(&dir.join(RUN_FILE))?;
+    let records = read_jsonl(&dir.join(RECORDS_FILE))?;
+    let aiperf = read_optional(&dir.join(AIPERF_FILE))?.unwrap_or(serde_json::Value::Null);
+    let scrape_path = dir.join(SCRAPE_FILE);
+    let scrape = if scrape_path.exists() {
+        read_jsonl(&scrape_path)?
+    } else {
+        Vec::new()
+    };
+    Ok(ReportInput {
+        run,
+        records,
+        aiperf,
+        verdict: read_optional(&dir.join(VERDICT_FILE))?,
+        probe: read_optional(&dir.join(PROBE_FILE))?,
+        sweep: read_optional(&dir.join(SWEEP_FILE))?,
+        scrape,
+    })
+}
+
+fn read(path: &Path) -> Result<String, ReportError> {
+    std::fs::read_to_string(path).map_err(|source| ReportError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn parse_err(path: &Path, line: Option<usize>) -> impl FnOnce(serde_json::Error) -> ReportError {
+    let path: PathBuf = path.to_path_buf();
+    move |source| ReportError::Parse { path, line, source }
+}
+
+fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T, ReportError> {
+    serde_json::from_str(&read(path)?).map_err(parse_err(path, None))
+}
+
+fn read_optional<T: DeserializeOwned>(path: &Path) -> Result<Option<T>, ReportError> {
+    if path.exists() {
+        read_json(path).map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
+fn read_jsonl<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>, ReportError> {
+    let text = read(path)?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| serde_json::from_str(l).map_err(parse_err(path, Some(i + 1))))
+        .collect()
+}
