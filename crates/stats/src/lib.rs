@@ -5,7 +5,7 @@
 //! serde-serialisable data. Every number infergate prints about a run comes from here, and
 //! docs/metrics.md defines each one (this crate's doc comments and that file must agree).
 //!
-//! - [`percentile`]: THE percentile definition (numpy's `linear`) and [`Distribution`].
+//! - [`mod@percentile`]: THE percentile definition (numpy's `linear`) and [`Distribution`].
 //! - [`summary`]: [`Summary::from_records`], AIPerf's metrics over the profile phase.
 //! - [`goodput`]: `--goodput metric:value` SLOs with AIPerf's names and directions.
 //! - [`record`]: per-request metrics ([`RecordMetrics`]).
