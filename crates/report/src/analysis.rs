@@ -2,20 +2,21 @@
 //! samples, time series, error classes, stalled requests and the per-request timeline sample.
 //!
 //! Pure functions over `&[RequestRecord]`. Metric definitions are AIPerf's (docs/metrics.md);
-//! percentiles and intervals come only from [`crate::stats_bridge`].
+//! metrics, percentiles and intervals come only from `infergate-stats`.
 
-use infergate_model::{FailureKind, Nanos, Phase, RequestRecord};
-use std::collections::BTreeMap;
+use infergate_model::{Nanos, Phase, RequestRecord};
+use infergate_stats::confidence::QuantileCi;
+use infergate_stats::summary::ErrorGroup;
+use infergate_stats::{
+    percentile_sorted, quantile_ci, ConfidenceOptions, MeanCi, RecordMetrics, Summary,
+    SummaryOptions,
+};
 
 const NS_PER_S: f64 = 1e9;
 const NS_PER_MS: f64 = 1e6;
 
 /// Most requests drawn on the per-request timeline (keeps a 16,384-request page small).
 pub const TIMELINE_MAX_LINES: usize = 2000;
-
-/// Number of equal time slices the benchmark window is cut into for the batch-means throughput
-/// interval.
-pub const THROUGHPUT_SLICES: usize = 20;
 
 /// Why a request counts as stalled on the page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,42 +39,18 @@ pub struct StallRule {
     pub gap_ms: f64,
 }
 
-/// Failed requests of one class (and HTTP status, for `http_status`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct ErrorClass {
-    /// The failure class.
-    pub kind: FailureKind,
-    /// HTTP status, when the class carries one.
-    pub status: Option<u16>,
-    /// Profile requests that failed this way.
-    pub count: u64,
-    /// The detail of the first such failure.
-    pub sample: String,
-}
-
-/// Everything the page and `compare` read from the records, computed once.
+/// Everything the page and `compare` read from the records, computed once. The metrics and
+/// their intervals are the stats crate's ([`Summary`]); this adds what only the report needs.
 #[derive(Debug, Clone)]
 pub struct Analysis {
-    /// Warmup requests (never counted).
-    pub warmup: usize,
-    /// Profile requests.
-    pub profile: usize,
-    /// Successful profile requests.
-    pub ok: usize,
-    /// Benchmark window (AIPerf's duration): first profile send to the last content response of a
-    /// successful profile request. `None` when no profile request succeeded.
-    pub window: Option<(Nanos, Nanos)>,
-    /// Output tokens of successful profile requests.
-    pub output_tokens: u64,
-    /// TTFT of successful profile requests, ms, ascending.
+    /// The run's summary (AIPerf's metric definitions), with intervals at the level asked for.
+    pub summary: Summary,
+    /// TTFT of successful profile requests, ms, ascending (for the CDF).
     pub ttft_ms: Vec<f64>,
-    /// Per-request ITL of successful profile requests with more than one output token, ms,
-    /// ascending.
+    /// Per-request ITL of successful profile requests, ms, ascending.
     pub itl_ms: Vec<f64>,
     /// Request latency of successful profile requests, ms, ascending.
     pub latency_ms: Vec<f64>,
-    /// Failed profile requests by class, most frequent first.
-    pub errors: Vec<ErrorClass>,
     /// The stall thresholds used.
     pub stall_rule: StallRule,
     /// Stall of each record (same index as the input records; warmup and failures are `None`).
@@ -81,165 +58,124 @@ pub struct Analysis {
 }
 
 impl Analysis {
-    /// Analyse `records`. `ttft_ceiling_ms` is the TTFT constraint's effective threshold, if any.
-    pub fn new(records: &[RequestRecord], ttft_ceiling_ms: Option<f64>) -> Analysis {
-        let mut warmup = 0;
-        let mut profile = 0;
-        let mut ok = 0;
-        let mut first_send: Option<Nanos> = None;
-        let mut last_response: Option<Nanos> = None;
-        let mut output_tokens = 0u64;
+    /// Analyse `records` with intervals at `level` (0.95 on the page). `streaming` says whether
+    /// responses were streamed; `ttft_ceiling_ms` is the TTFT constraint's effective threshold.
+    pub fn new(
+        records: &[RequestRecord],
+        streaming: bool,
+        ttft_ceiling_ms: Option<f64>,
+        level: f64,
+    ) -> Analysis {
+        let opts = SummaryOptions {
+            streaming,
+            confidence: Some(ConfidenceOptions {
+                level,
+                ..ConfidenceOptions::default()
+            }),
+            ..SummaryOptions::default()
+        };
+        let summary = Summary::from_records(records, &opts);
         let mut ttft_ms = Vec::new();
         let mut itl_ms = Vec::new();
         let mut latency_ms = Vec::new();
-        let mut errors: BTreeMap<(FailureKind, Option<u16>), (u64, String)> = BTreeMap::new();
-
-        for r in records {
-            if r.phase == Phase::Warmup {
-                warmup += 1;
-                continue;
-            }
-            profile += 1;
-            first_send = Some(first_send.map_or(r.send_ns, |t| t.min(r.send_ns)));
-            if let Some(f) = &r.failure {
-                let e = errors
-                    .entry((f.kind, f.status))
-                    .or_insert_with(|| (0, f.detail.clone()));
-                e.0 += 1;
-                continue;
-            }
-            let (Some(ttft), Some(lat), Some(&last)) =
-                (r.ttft_ns(), r.latency_ns(), r.content_ns.last())
-            else {
-                continue;
-            };
-            ok += 1;
-            last_response = Some(last_response.map_or(last, |t| t.max(last)));
-            let osl = r.output_tokens();
-            output_tokens += u64::from(osl);
-            ttft_ms.push(ttft as f64 / NS_PER_MS);
-            latency_ms.push(lat as f64 / NS_PER_MS);
-            if osl > 1 {
-                itl_ms.push((lat - ttft) as f64 / NS_PER_MS / f64::from(osl - 1));
-            }
+        for r in records
+            .iter()
+            .filter(|r| r.phase == Phase::Profile && r.is_success())
+        {
+            let m = RecordMetrics::of(r, streaming);
+            ttft_ms.extend(m.time_to_first_token);
+            itl_ms.extend(m.inter_token_latency);
+            latency_ms.extend(m.request_latency);
         }
         for v in [&mut ttft_ms, &mut itl_ms, &mut latency_ms] {
+            v.retain(|x| !x.is_nan());
             v.sort_by(f64::total_cmp);
         }
-        let mut errors: Vec<ErrorClass> = errors
-            .into_iter()
-            .map(|((kind, status), (count, sample))| ErrorClass {
-                kind,
-                status,
-                count,
-                sample,
-            })
-            .collect();
-        errors.sort_by_key(|e| std::cmp::Reverse(e.count));
-
-        let ttft_p50 = crate::stats_bridge::percentile(&ttft_ms, 50.0).unwrap_or(0.0);
-        let itl_p50 = crate::stats_bridge::percentile(&itl_ms, 50.0).unwrap_or(0.0);
+        let ttft_p50 = percentile_sorted(&ttft_ms, 50.0).unwrap_or(0.0);
+        let itl_p50 = percentile_sorted(&itl_ms, 50.0).unwrap_or(0.0);
         let stall_rule = StallRule {
             ttft_ceiling_ms: ttft_ceiling_ms.unwrap_or((10.0 * ttft_p50).max(1000.0)),
             ceiling_from_constraint: ttft_ceiling_ms.is_some(),
             gap_ms: (20.0 * itl_p50).max(500.0),
         };
-        let stalls = records.iter().map(|r| stall_of(r, &stall_rule)).collect();
-        let window = match (first_send, last_response) {
-            (Some(a), Some(b)) if b > a => Some((a, b)),
-            _ => None,
-        };
+        let stalls = records
+            .iter()
+            .map(|r| stall_of(r, streaming, &stall_rule))
+            .collect();
         Analysis {
-            warmup,
-            profile,
-            ok,
-            window,
-            output_tokens,
+            summary,
             ttft_ms,
             itl_ms,
             latency_ms,
-            errors,
             stall_rule,
             stalls,
         }
     }
 
-    /// Benchmark duration in seconds (0 when there is no window).
-    pub fn duration_s(&self) -> f64 {
-        self.window.map_or(0.0, |(a, b)| (b - a) as f64 / NS_PER_S)
+    /// Warmup requests (never counted).
+    pub fn warmup(&self) -> u64 {
+        self.summary.warmup_request_count
+    }
+
+    /// Profile requests (successful + failed).
+    pub fn profile(&self) -> u64 {
+        self.summary.completed_request_count
+    }
+
+    /// Successful profile requests.
+    pub fn ok(&self) -> u64 {
+        self.summary.request_count
     }
 
     /// Failed profile requests.
-    pub fn failed(&self) -> usize {
-        self.profile - self.ok
+    pub fn failed(&self) -> u64 {
+        self.summary.error_request_count
     }
 
-    /// Output token throughput, tokens/sec: output tokens / duration.
-    pub fn output_token_throughput(&self) -> Option<f64> {
-        let d = self.duration_s();
-        (d > 0.0).then(|| self.output_tokens as f64 / d)
+    /// Failed profile requests by class and status, most frequent first.
+    pub fn errors(&self) -> &[ErrorGroup] {
+        &self.summary.errors.groups
     }
 
-    /// Request throughput, requests/sec: successful requests / duration.
-    pub fn request_throughput(&self) -> Option<f64> {
-        let d = self.duration_s();
-        (d > 0.0).then(|| self.ok as f64 / d)
+    /// Benchmark duration in seconds (0 when there is none).
+    pub fn duration_s(&self) -> f64 {
+        self.summary.benchmark_duration_s.unwrap_or(0.0)
     }
 
-    /// Output-token rate (tokens/sec) in each of `k` equal slices of the benchmark window. Each
-    /// successful request's output tokens are spread evenly over its content events, so the mean
-    /// of the slices equals [`Analysis::output_token_throughput`].
-    pub fn token_rate_slices(&self, records: &[RequestRecord], k: usize) -> Vec<f64> {
-        self.slices(records, k, |r, add| {
-            let n = r.content_ns.len();
-            if n > 0 {
-                let per_event = f64::from(r.output_tokens()) / n as f64;
-                for &t in &r.content_ns {
-                    add(t, per_event);
-                }
-            }
-        })
+    /// Output token throughput's interval, tokens/sec.
+    pub fn output_token_throughput_ci(&self) -> Option<&MeanCi> {
+        self.summary
+            .confidence
+            .as_ref()?
+            .output_token_throughput
+            .as_ref()
     }
 
-    /// Completed-request rate (requests/sec) in each of `k` equal slices of the benchmark window.
-    pub fn request_rate_slices(&self, records: &[RequestRecord], k: usize) -> Vec<f64> {
-        self.slices(records, k, |r, add| {
-            if let Some(&t) = r.content_ns.last() {
-                add(t, 1.0);
-            }
-        })
+    /// Request throughput's interval, requests/sec.
+    pub fn request_throughput_ci(&self) -> Option<&MeanCi> {
+        self.summary
+            .confidence
+            .as_ref()?
+            .request_throughput
+            .as_ref()
     }
 
-    fn slices(
-        &self,
-        records: &[RequestRecord],
-        k: usize,
-        each: impl Fn(&RequestRecord, &mut dyn FnMut(Nanos, f64)),
-    ) -> Vec<f64> {
-        let Some((t0, t1)) = self.window else {
-            return Vec::new();
+    /// The interval of percentile `p` of metric `tag` (`time_to_first_token`,
+    /// `inter_token_latency`, `request_latency`) at the analysis' level.
+    pub fn percentile_ci(&self, tag: &str, p: f64) -> Option<QuantileCi> {
+        let sorted = match tag {
+            "time_to_first_token" => &self.ttft_ms,
+            "inter_token_latency" => &self.itl_ms,
+            "request_latency" => &self.latency_ms,
+            _ => return None,
         };
-        if k == 0 {
-            return Vec::new();
-        }
-        let span = (t1 - t0) as f64;
-        let mut sums = vec![0.0; k];
-        for r in records
-            .iter()
-            .filter(|r| r.phase == Phase::Profile && r.is_success())
-        {
-            each(r, &mut |t, w| {
-                let pos = ((t.saturating_sub(t0)) as f64 / span * k as f64) as usize;
-                sums[pos.min(k - 1)] += w;
-            });
-        }
-        let slice_s = span / NS_PER_S / k as f64;
-        sums.into_iter().map(|s| s / slice_s).collect()
+        let level = self.summary.confidence.as_ref()?.level;
+        quantile_ci(sorted, p, level)
     }
 }
 
-fn stall_of(r: &RequestRecord, rule: &StallRule) -> Option<StallKind> {
-    if r.phase != Phase::Profile || !r.is_success() {
+fn stall_of(r: &RequestRecord, streaming: bool, rule: &StallRule) -> Option<StallKind> {
+    if !streaming || r.phase != Phase::Profile || !r.is_success() {
         return None;
     }
     if r.ttft_ns()? as f64 / NS_PER_MS > rule.ttft_ceiling_ms {
@@ -380,7 +316,7 @@ fn even_sample(items: Vec<usize>, k: usize) -> Vec<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use infergate_model::Failure;
+    use infergate_model::{Failure, FailureKind};
 
     fn rec(index: u64, send: Nanos, ttft: Nanos, gap: Nanos, tokens: u32) -> RequestRecord {
         let content_ns = (0..u64::from(tokens))
@@ -411,14 +347,12 @@ mod tests {
             rec(0, 0, 100 * ms, 10 * ms, 11),
             rec(1, 0, 200 * ms, 10 * ms, 11),
         ];
-        let a = Analysis::new(&recs, None);
+        let a = Analysis::new(&recs, true, None, 0.95);
         assert_eq!(a.ttft_ms, vec![100.0, 200.0]);
         assert_eq!(a.itl_ms, vec![10.0, 10.0]);
         // Window: 0 .. 300 ms; 22 tokens / 0.3 s.
-        assert!((a.output_token_throughput().unwrap() - 22.0 / 0.3).abs() < 1e-9);
-        let slices = a.token_rate_slices(&recs, 5);
-        let mean = slices.iter().sum::<f64>() / 5.0;
-        assert!((mean - a.output_token_throughput().unwrap()).abs() < 1e-9);
+        let tput = a.summary.output_token_throughput.unwrap();
+        assert!((tput - 22.0 / 0.3).abs() < 1e-9);
     }
 
     #[test]
@@ -429,7 +363,7 @@ mod tests {
             .collect();
         recs[77] = rec(77, 77 * ms, 5000 * ms, 5 * ms, 4);
         recs[4000].failure = Some(Failure::new(FailureKind::Timeout, None, "t"));
-        let a = Analysis::new(&recs, None);
+        let a = Analysis::new(&recs, true, None, 0.95);
         assert_eq!(a.stalls[77], Some(StallKind::Ttft));
         let s = timeline_sample(&recs, &a, 100);
         assert_eq!(s.indices.len(), 100);

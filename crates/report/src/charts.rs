@@ -2,10 +2,10 @@
 
 use crate::analysis::{Analysis, StallKind, TimeSeries, TimelineSample};
 use crate::fmt::{auto, compact, esc, num};
-use crate::stats_bridge::percentile;
 use crate::svg::{nice_max, Axis, Plot};
 use crate::views::{ProbeView, ScrapeSample, SweepView};
 use infergate_model::RequestRecord;
+use infergate_stats::percentile_sorted as percentile;
 use std::collections::BTreeSet;
 use std::fmt::Write;
 

@@ -7,11 +7,12 @@
 //! on the facing sides, √(h_A² + h_B²). The per-metric level is Bonferroni-corrected so that two
 //! runs of the same healthy deployment flag any metric with probability at most 1 − confidence.
 
-use crate::analysis::{Analysis, THROUGHPUT_SLICES};
+use crate::analysis::Analysis;
 use crate::error::FailOnError;
 use crate::fmt::{auto, esc, num, pct_change};
 use crate::input::ReportInput;
-use crate::stats_bridge::{batch_means_ci, percentile, percentile_ci, proportion_ci};
+use infergate_stats::confidence::DEFAULT_SLICES as THROUGHPUT_SLICES;
+use infergate_stats::{percentile_sorted, MeanCi};
 use serde_json::{json, Value};
 use std::fmt::Write;
 
@@ -106,56 +107,111 @@ impl Metric {
         Metric::ALL.map(Metric::name).join(", ")
     }
 
-    /// The metric's estimate and interval in one run at `confidence`.
-    fn estimate(self, input: &ReportInput, a: &Analysis, confidence: f64) -> Option<Estimate> {
-        let pct = |v: &[f64], p: f64| {
-            let (lo, hi) = percentile_ci(v, p, confidence)?;
+    /// The metric's estimate and interval in one run (the analysis carries the level).
+    /// An unbounded side of a percentile interval (too few samples) is ±∞.
+    fn estimate(self, a: &Analysis) -> Option<Estimate> {
+        let pct = |tag: &str, sorted: &[f64], p: f64| {
+            let ci = a.percentile_ci(tag, p)?;
             Some(Estimate {
-                value: percentile(v, p)?,
-                low: lo,
-                high: hi,
-                n: v.len() as u64,
+                value: percentile_sorted(sorted, p)?,
+                low: ci.lower.unwrap_or(f64::NEG_INFINITY),
+                high: ci.upper.unwrap_or(f64::INFINITY),
+                n: ci.n,
             })
         };
+        let mean = |value: Option<f64>, ci: Option<&MeanCi>| {
+            let ci = ci?;
+            Some(Estimate {
+                value: value?,
+                low: ci.lower,
+                high: ci.upper,
+                n: ci.batches,
+            })
+        };
+        let s = &a.summary;
         match self {
-            Metric::OutputTokenThroughput | Metric::RequestThroughput => {
-                let (value, slices) = if self == Metric::OutputTokenThroughput {
-                    (
-                        a.output_token_throughput()?,
-                        a.token_rate_slices(&input.records, THROUGHPUT_SLICES),
-                    )
-                } else {
-                    (
-                        a.request_throughput()?,
-                        a.request_rate_slices(&input.records, THROUGHPUT_SLICES),
-                    )
-                };
-                let (lo, hi) = batch_means_ci(&slices, confidence)?;
-                Some(Estimate {
-                    value,
-                    low: lo,
-                    high: hi,
-                    n: slices.len() as u64,
-                })
+            Metric::OutputTokenThroughput => {
+                mean(s.output_token_throughput, a.output_token_throughput_ci())
             }
-            Metric::TtftP50 => pct(&a.ttft_ms, 50.0),
-            Metric::TtftP99 => pct(&a.ttft_ms, 99.0),
-            Metric::ItlP50 => pct(&a.itl_ms, 50.0),
-            Metric::ItlP99 => pct(&a.itl_ms, 99.0),
-            Metric::LatencyP50 => pct(&a.latency_ms, 50.0),
-            Metric::LatencyP99 => pct(&a.latency_ms, 99.0),
+            Metric::RequestThroughput => mean(s.request_throughput, a.request_throughput_ci()),
+            Metric::TtftP50 => pct("time_to_first_token", &a.ttft_ms, 50.0),
+            Metric::TtftP99 => pct("time_to_first_token", &a.ttft_ms, 99.0),
+            Metric::ItlP50 => pct("inter_token_latency", &a.itl_ms, 50.0),
+            Metric::ItlP99 => pct("inter_token_latency", &a.itl_ms, 99.0),
+            Metric::LatencyP50 => pct("request_latency", &a.latency_ms, 50.0),
+            Metric::LatencyP99 => pct("request_latency", &a.latency_ms, 99.0),
             Metric::ErrorRate => {
-                let n = a.profile as u64;
-                let failed = a.failed() as u64;
-                let (lo, hi) = proportion_ci(failed, n, confidence)?;
+                let level = s.confidence.as_ref()?.level;
+                let (lo, hi) = wilson_interval(a.failed(), a.profile(), level)?;
                 Some(Estimate {
-                    value: 100.0 * failed as f64 / n as f64,
+                    value: s.request_error_rate?,
                     low: 100.0 * lo,
                     high: 100.0 * hi,
-                    n,
+                    n: a.profile(),
                 })
             }
         }
+    }
+}
+
+/// Wilson score interval of a proportion `hits / n` at `level`, as fractions. The stats crate
+/// has no interval for a proportion, and this is not a percentile, so it lives here.
+fn wilson_interval(hits: u64, n: u64, level: f64) -> Option<(f64, f64)> {
+    if n == 0 {
+        return None;
+    }
+    let n_f = n as f64;
+    let p = hits as f64 / n_f;
+    let z = normal_quantile(0.5 + level / 2.0);
+    let z2 = z * z;
+    let denom = 1.0 + z2 / n_f;
+    let centre = (p + z2 / (2.0 * n_f)) / denom;
+    let half = z * (p * (1.0 - p) / n_f + z2 / (4.0 * n_f * n_f)).sqrt() / denom;
+    Some(((centre - half).max(0.0), (centre + half).min(1.0)))
+}
+
+/// Inverse of the standard normal CDF for p in [0.5, 1) (Acklam's approximation, relative error
+/// below 1.2e-9), enough for the Wilson interval's z.
+fn normal_quantile(p: f64) -> f64 {
+    const A: [f64; 6] = [
+        -3.969683028665376e1,
+        2.209460984245205e2,
+        -2.759285104469687e2,
+        1.38357751867269e2,
+        -3.066479806614716e1,
+        2.506628277459239,
+    ];
+    const B: [f64; 5] = [
+        -5.447609879822406e1,
+        1.615858368580409e2,
+        -1.556989798598866e2,
+        6.680131188771972e1,
+        -1.328068155288572e1,
+    ];
+    const C: [f64; 6] = [
+        -7.784894002430293e-3,
+        -3.223964580411365e-1,
+        -2.400758277161838,
+        -2.549732539343734,
+        4.374664141464968,
+        2.938163982698783,
+    ];
+    const D: [f64; 4] = [
+        7.784695709041462e-3,
+        3.224671290700398e-1,
+        2.445134137142996,
+        3.754408661907416,
+    ];
+    let p = p.clamp(0.5, 1.0 - 1e-16);
+    if p <= 1.0 - 0.02425 {
+        let q = p - 0.5;
+        let r = q * q;
+        (((((A[0] * r + A[1]) * r + A[2]) * r + A[3]) * r + A[4]) * r + A[5]) * q
+            / (((((B[0] * r + B[1]) * r + B[2]) * r + B[3]) * r + B[4]) * r + 1.0)
+    } else {
+        let q = (-2.0 * (1.0 - p).ln()).sqrt();
+        -(((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
+            / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
     }
 }
 
@@ -335,14 +391,14 @@ pub fn compare_with_confidence(
     };
     let per_metric = 1.0 - (1.0 - confidence) / Metric::ALL.len() as f64;
     let (aa, ab) = (
-        Analysis::new(&a.records, crate::page::ttft_ceiling_ms(a.verdict.as_ref())),
-        Analysis::new(&b.records, crate::page::ttft_ceiling_ms(b.verdict.as_ref())),
+        Analysis::new(&a.records, a.streaming(), None, per_metric),
+        Analysis::new(&b.records, b.streaming(), None, per_metric),
     );
     let metrics = Metric::ALL
         .iter()
         .map(|&m| {
-            let ea = m.estimate(a, &aa, per_metric);
-            let eb = m.estimate(b, &ab, per_metric);
+            let ea = m.estimate(&aa);
+            let eb = m.estimate(&ab);
             let rule = fail_on.iter().rev().find(|f| f.metric == m).copied();
             delta(m, ea, eb, rule)
         })

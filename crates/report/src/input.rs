@@ -56,6 +56,22 @@ impl ReportInput {
             scrape: Vec::new(),
         }
     }
+
+    /// Whether responses were streamed: the run's `streaming` (or `stream`) option when it is a
+    /// boolean, else true when any successful request received more than one content event (or
+    /// when none succeeded).
+    pub fn streaming(&self) -> bool {
+        let opt = ["streaming", "stream"].iter().find_map(|k| {
+            self.run
+                .options
+                .get(*k)
+                .and_then(serde_json::Value::as_bool)
+        });
+        opt.unwrap_or_else(|| {
+            let mut ok = self.records.iter().filter(|r| r.is_success()).peekable();
+            ok.peek().is_none() || ok.any(|r| r.content_ns.len() > 1)
+        })
+    }
 }
 
 /// Read an output directory. `run.json` and `records.jsonl` are required; every other file is

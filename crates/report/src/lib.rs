@@ -5,7 +5,8 @@
 //! the `--fail-on` exit decision) and the view types of the optional files it reads
 //! (`verdict.json`, `probe.json`, `sweep.json`, `metrics_scrape.jsonl`). It must not do IO beyond
 //! [`load_dir`] (the CLI writes the files), must not fetch anything or emit scripts into the page,
-//! and must not define its own percentile: statistics come from one place, [`stats_bridge`].
+//! and must not define its own percentile: every metric, percentile and interval comes from
+//! `infergate-stats`.
 //!
 //! ```
 //! use infergate_report::{compare, render_html, FailOn, ReportInput};
@@ -26,7 +27,6 @@ mod error;
 pub mod fmt;
 mod input;
 mod page;
-pub mod stats_bridge;
 mod svg;
 pub mod views;
 

@@ -5,9 +5,10 @@ use crate::analysis::{self, Analysis, TIMELINE_MAX_LINES};
 use crate::charts;
 use crate::fmt::{auto, esc, num, opt};
 use crate::input::ReportInput;
-use crate::stats_bridge::{percentile, percentile_ci};
 use crate::views::{ConstraintView, ProbeView, SweepView, VerdictView};
 use infergate_model::{LoadMode, RunInfo};
+use infergate_stats::confidence::DEFAULT_SLICES;
+use infergate_stats::percentile_sorted as percentile;
 use serde_json::Value;
 use std::fmt::Write;
 
@@ -92,7 +93,12 @@ pub(crate) fn ttft_ceiling_ms(verdict: Option<&VerdictView>) -> Option<f64> {
 
 /// Render the report page of one run. Deterministic: the same input gives the same bytes.
 pub fn render_html(input: &ReportInput) -> String {
-    let analysis = Analysis::new(&input.records, ttft_ceiling_ms(input.verdict.as_ref()));
+    let analysis = Analysis::new(
+        &input.records,
+        input.streaming(),
+        ttft_ceiling_ms(input.verdict.as_ref()),
+        PAGE_CONFIDENCE,
+    );
     let run = &input.run;
     let mut h = head(&format!("infergate report — {} {}", run.command, run.model));
     let _ = writeln!(
@@ -233,7 +239,18 @@ struct Tile {
     value: Option<f64>,
     unit: &'static str,
     decimals: usize,
-    ci: Option<(f64, f64)>,
+    ci: Option<(Option<f64>, Option<f64>)>,
+}
+
+/// An interval as text; an unbounded side (sample too small to bound it) reads "below min" or
+/// "beyond max".
+pub(crate) fn ci_text(lo: Option<f64>, hi: Option<f64>, decimals: Option<usize>) -> String {
+    let f = |v: f64| decimals.map_or_else(|| auto(v), |d| num(v, d));
+    format!(
+        "{} – {}",
+        lo.map_or_else(|| "below min".to_owned(), f),
+        hi.map_or_else(|| "beyond max".to_owned(), f)
+    )
 }
 
 fn headline_section(h: &mut String, input: &ReportInput, a: &Analysis) {
@@ -241,60 +258,58 @@ fn headline_section(h: &mut String, input: &ReportInput, a: &Analysis) {
     let pct = |metric: &str, stat: &str, samples: &[f64], p: f64| {
         aiperf_stat(ex, metric, stat).or_else(|| percentile(samples, p))
     };
-    let ci = |samples: &[f64], p: f64| percentile_ci(samples, p, PAGE_CONFIDENCE);
+    let ci = |tag: &str, p: f64| a.percentile_ci(tag, p).map(|c| (c.lower, c.upper));
+    let mean_ci = |c: Option<&infergate_stats::MeanCi>| c.map(|c| (Some(c.lower), Some(c.upper)));
     let tiles = [
         Tile {
             label: "Output token throughput",
             value: aiperf_stat(ex, "output_token_throughput", "avg")
-                .or(a.output_token_throughput()),
+                .or(a.summary.output_token_throughput),
             unit: "tokens/s",
             decimals: 1,
-            ci: crate::stats_bridge::batch_means_ci(
-                &a.token_rate_slices(&input.records, analysis::THROUGHPUT_SLICES),
-                PAGE_CONFIDENCE,
-            ),
+            ci: mean_ci(a.output_token_throughput_ci()),
         },
         Tile {
             label: "Request throughput",
-            value: aiperf_stat(ex, "request_throughput", "avg").or(a.request_throughput()),
+            value: aiperf_stat(ex, "request_throughput", "avg").or(a.summary.request_throughput),
             unit: "requests/s",
             decimals: 2,
-            ci: None,
+            ci: mean_ci(a.request_throughput_ci()),
         },
         Tile {
             label: "TTFT p50",
             value: pct("time_to_first_token", "p50", &a.ttft_ms, 50.0),
             unit: "ms",
             decimals: 1,
-            ci: ci(&a.ttft_ms, 50.0),
+            ci: ci("time_to_first_token", 50.0),
         },
         Tile {
             label: "TTFT p99",
             value: pct("time_to_first_token", "p99", &a.ttft_ms, 99.0),
             unit: "ms",
             decimals: 1,
-            ci: ci(&a.ttft_ms, 99.0),
+            ci: ci("time_to_first_token", 99.0),
         },
         Tile {
             label: "ITL p50",
             value: pct("inter_token_latency", "p50", &a.itl_ms, 50.0),
             unit: "ms",
             decimals: 2,
-            ci: ci(&a.itl_ms, 50.0),
+            ci: ci("inter_token_latency", 50.0),
         },
         Tile {
             label: "ITL p99",
             value: pct("inter_token_latency", "p99", &a.itl_ms, 99.0),
             unit: "ms",
             decimals: 2,
-            ci: ci(&a.itl_ms, 99.0),
+            ci: ci("inter_token_latency", 99.0),
         },
         Tile {
             label: "Request latency p99",
             value: pct("request_latency", "p99", &a.latency_ms, 99.0),
             unit: "ms",
             decimals: 1,
-            ci: ci(&a.latency_ms, 99.0),
+            ci: ci("request_latency", 99.0),
         },
         Tile {
             label: "Benchmark duration",
@@ -313,25 +328,24 @@ fn headline_section(h: &mut String, input: &ReportInput, a: &Analysis) {
             opt(t.value, t.decimals),
             t.unit,
             t.ci.map_or_else(String::new, |(lo, hi)| format!(
-                "<div class=\"ci\">95 % CI {} – {}</div>",
-                num(lo, t.decimals),
-                num(hi, t.decimals)
+                "<div class=\"ci\">95 % CI {}</div>",
+                ci_text(lo, hi, Some(t.decimals))
             ))
         );
     }
     let _ = writeln!(
         h,
         "<div class=\"tile\"><div class=\"k\">Requests (profile)</div><div class=\"v\">{}<span class=\"u\">ok</span></div><div class=\"ci {}\">{} failed · {} warmup not counted</div></div></div>",
-        num(a.ok as f64, 0),
+        num(a.ok() as f64, 0),
         if a.failed() > 0 { "bad" } else { "" },
         num(a.failed() as f64, 0),
-        num(a.warmup as f64, 0)
+        num(a.warmup() as f64, 0)
     );
     let _ = writeln!(
         h,
         "<p class=\"small muted\">Headline values are read from {}; intervals, charts and tables are computed from records.jsonl with the same definitions (percentiles: linear interpolation between closest ranks; intervals: order statistics for percentiles, batch means over {} time slices for throughput).</p>",
         if ex.is_null() { "records.jsonl (no profile_export_aiperf.json was found)" } else { "profile_export_aiperf.json" },
-        analysis::THROUGHPUT_SLICES
+        DEFAULT_SLICES
     );
 }
 
@@ -383,17 +397,16 @@ fn distributions_section(h: &mut String, a: &Analysis) {
         let _ = write!(h, "<th>{p}</th><th class=\"muted\">95 % CI</th>");
     }
     h.push_str("<th>max</th></tr>");
-    for (name, v) in [
-        ("TTFT", &a.ttft_ms),
-        ("ITL", &a.itl_ms),
-        ("Request latency", &a.latency_ms),
+    for (name, tag, v) in [
+        ("TTFT", "time_to_first_token", &a.ttft_ms),
+        ("ITL", "inter_token_latency", &a.itl_ms),
+        ("Request latency", "request_latency", &a.latency_ms),
     ] {
         let _ = write!(h, "<tr><td>{name}</td><td class=\"n\">{}</td>", v.len());
         for p in [50.0, 90.0, 95.0, 99.0] {
-            let ci = percentile_ci(v, p, PAGE_CONFIDENCE).map_or_else(
-                || "—".to_owned(),
-                |(lo, hi)| format!("{} – {}", auto(lo), auto(hi)),
-            );
+            let ci = a
+                .percentile_ci(tag, p)
+                .map_or_else(|| "—".to_owned(), |c| ci_text(c.lower, c.upper, None));
             let _ = write!(
                 h,
                 "<td class=\"n\">{}</td><td class=\"n muted small\">{ci}</td>",
@@ -488,11 +501,11 @@ fn timeline_section(h: &mut String, input: &ReportInput, a: &Analysis) {
 
 fn errors_section(h: &mut String, a: &Analysis) {
     h.push_str("<h2>Errors by class</h2>");
-    if a.errors.is_empty() {
+    if a.errors().is_empty() {
         let _ = writeln!(
             h,
             "<p class=\"ok\">No failed requests among {} profile requests.</p>",
-            num(a.profile as f64, 0)
+            num(a.profile() as f64, 0)
         );
         return;
     }
@@ -500,11 +513,11 @@ fn errors_section(h: &mut String, a: &Analysis) {
         h,
         "<p>{} of {} profile requests failed ({} %).</p><table><tr><th>Class</th><th>HTTP status</th><th>Count</th><th>Share of failures</th><th>First detail</th></tr>",
         num(a.failed() as f64, 0),
-        num(a.profile as f64, 0),
-        num(100.0 * a.failed() as f64 / a.profile.max(1) as f64, 2)
+        num(a.profile() as f64, 0),
+        num(100.0 * a.failed() as f64 / a.profile().max(1) as f64, 2)
     );
     let total = a.failed().max(1) as f64;
-    for e in &a.errors {
+    for e in a.errors() {
         let share = 100.0 * e.count as f64 / total;
         let _ = write!(
             h,
@@ -514,7 +527,7 @@ fn errors_section(h: &mut String, a: &Analysis) {
             num(e.count as f64, 0),
             share * 1.5,
             num(share, 1),
-            esc(&e.sample)
+            esc(&e.sample_detail)
         );
     }
     h.push_str("</table>\n");

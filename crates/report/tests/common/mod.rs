@@ -4,12 +4,11 @@
 #![allow(dead_code)]
 
 use infergate_model::{Failure, FailureKind, LoadMode, Phase, RequestRecord, RunInfo, Usage};
-use infergate_report::analysis::Analysis;
-use infergate_report::stats_bridge::percentile;
 use infergate_report::{
     ConstraintView, ProbeAttemptView, ProbeView, ReportInput, ScrapeSample, SweepPointView,
     SweepView, VerdictView,
 };
+use infergate_stats::{aiperf_export, ExportContext, Summary, SummaryOptions};
 use serde_json::json;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -170,22 +169,16 @@ pub fn records(s: &Synth) -> Vec<RequestRecord> {
     out
 }
 
-/// An AIPerf-shaped export computed from the records (stands in for infergate-stats' writer).
+/// The AIPerf-compatible export, written by the stats crate exactly as a run writes it.
 pub fn aiperf(records: &[RequestRecord]) -> serde_json::Value {
-    let a = Analysis::new(records, None);
-    let block = |v: &[f64]| {
-        json!({"unit": "ms", "avg": v.iter().sum::<f64>() / v.len().max(1) as f64,
-               "p50": percentile(v, 50.0), "p90": percentile(v, 90.0), "p99": percentile(v, 99.0),
-               "count": v.len()})
+    let summary = Summary::from_records(records, &SummaryOptions::default());
+    let ctx = ExportContext {
+        model: "Qwen/Qwen3-8B".into(),
+        streaming: true,
+        random_seed: 100,
+        ..ExportContext::default()
     };
-    json!({
-        "schema_version": "1.4",
-        "output_token_throughput": {"unit": "tokens/sec", "avg": a.output_token_throughput()},
-        "request_throughput": {"unit": "requests/sec", "avg": a.request_throughput()},
-        "time_to_first_token": block(&a.ttft_ms),
-        "inter_token_latency": block(&a.itl_ms),
-        "request_latency": block(&a.latency_ms),
-    })
+    aiperf_export(&summary, &ctx).to_value()
 }
 
 /// A plain bench run: run, records and export, nothing else.
