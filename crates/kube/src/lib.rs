@@ -31,7 +31,8 @@ pub use nodes::{
     choose_node, pod_effective_gpu_request, NodeChoice, NodeGpus, Taint, GPU_DRA_DRIVER,
 };
 pub use options::{
-    derive_run_id, parse_node_selector, validate_model, KubeOptions, RouterMode, Routing, Secret,
-    Timeouts, Toleration, DEFAULT_DYNAMO_IMAGE, DEFAULT_EPP_IMAGE, DEFAULT_MODEL, ROUTER_MODES,
+    derive_run_id, no_cleanup_from_env, parse_node_selector, parse_truthy, validate_model,
+    KubeOptions, RouterMode, Routing, Secret, Timeouts, Toleration, DEFAULT_DYNAMO_IMAGE,
+    DEFAULT_EPP_IMAGE, DEFAULT_MODEL, ROUTER_MODES,
 };
 pub use ready::{dgd_ready, resolve_endpoint, wait_ready, Endpoint};

@@ -253,6 +253,21 @@ pub fn parse_node_selector(items: &[String]) -> Result<BTreeMap<String, String>,
     Ok(out)
 }
 
+/// Go's `strconv.ParseBool` truthiness, as upstream applies it to
+/// `AICR_INFERENCE_PERF_NO_CLEANUP`: `1, t, T, TRUE, true, True` are true; anything else
+/// (including `yes` and parse errors) is false. Surrounding whitespace is trimmed.
+pub fn parse_truthy(value: &str) -> bool {
+    matches!(value.trim(), "1" | "t" | "T" | "TRUE" | "true" | "True")
+}
+
+/// Whether to keep everything: `INFERGATE_NO_CLEANUP` or upstream's
+/// `AICR_INFERENCE_PERF_NO_CLEANUP` is truthy (see [`parse_truthy`]). `get` reads the environment.
+pub fn no_cleanup_from_env(get: impl Fn(&str) -> Option<String>) -> bool {
+    ["INFERGATE_NO_CLEANUP", "AICR_INFERENCE_PERF_NO_CLEANUP"]
+        .iter()
+        .any(|k| get(k).is_some_and(|v| parse_truthy(&v)))
+}
+
 /// Every bound the flow uses. Poll intervals are here so tests can run in milliseconds.
 #[derive(Debug, Clone)]
 pub struct Timeouts {
@@ -502,6 +517,34 @@ mod tests {
         let mut o = KubeOptions::new("img:1");
         o.hf_token = Some(s);
         assert!(!format!("{o:?}").contains("hf_abc"));
+    }
+
+    #[test]
+    fn no_cleanup_truthiness_matches_go_parsebool() {
+        for t in ["1", "t", "T", "TRUE", "true", "True", " 1 "] {
+            assert!(parse_truthy(t), "{t}");
+        }
+        for f in ["0", "yes", "on", "tRuE", "", "2"] {
+            assert!(!parse_truthy(f), "{f}");
+        }
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        assert!(no_cleanup_from_env(env(&[(
+            "AICR_INFERENCE_PERF_NO_CLEANUP",
+            "true"
+        )])));
+        assert!(no_cleanup_from_env(env(&[("INFERGATE_NO_CLEANUP", "1")])));
+        assert!(!no_cleanup_from_env(env(&[(
+            "INFERGATE_NO_CLEANUP",
+            "yes"
+        )])));
+        assert!(!no_cleanup_from_env(env(&[])));
     }
 
     #[test]
