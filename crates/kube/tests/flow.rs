@@ -789,3 +789,33 @@ async fn connect_reports_a_bad_context_naming_the_kubeconfig() {
         "{msg}"
     );
 }
+
+#[tokio::test]
+async fn gateway_epp_deploys_the_epp_template_and_targets_the_gateway() {
+    let mut e = env(default_knobs(), true, two_nodes()).await;
+    e.opts.routing = infergate_kube::Routing::GatewayEpp;
+    for (name, port) in [
+        ("inference-gateway-controller-manager", 8443),
+        ("inference-gateway", 8080),
+    ] {
+        e.fake.seed("", "services", json!({"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": name, "namespace": "agentgateway-system"}, "spec": {"ports": [{"name": "http", "port": port}]}}));
+    }
+    let (out, _) = run(&e).await;
+    assert!(out.result.is_ok(), "{:?}", out.result);
+    assert_eq!(
+        out.endpoint.unwrap().url,
+        "http://inference-gateway.agentgateway-system.svc:8080"
+    );
+    let dgd = e
+        .fake
+        .requests()
+        .into_iter()
+        .find(|r| r.method == "PATCH" && r.path.ends_with("/dynamographdeployments/infergate-perf"))
+        .unwrap();
+    let comps = dgd.body.unwrap()["spec"]["components"].clone();
+    assert_eq!(comps[0]["type"], "epp");
+    assert_eq!(comps[1]["type"], "decode");
+    assert_eq!(comps[1]["replicas"], json!(8));
+    assert_rbac_covers(&e.fake);
+}
