@@ -249,11 +249,25 @@ pub fn time_series(records: &[RequestRecord]) -> TimeSeries {
         .map(|r| r.end_ns)
         .max()
         .map(|t| t as f64 / NS_PER_S);
+    // The last bucket usually ends with the run, part-way through: rate over the part it covers.
+    let width_s = |i: usize| {
+        (span_s - i as f64 * bucket_s)
+            .min(bucket_s)
+            .max(bucket_s * 0.01)
+    };
     TimeSeries {
         bucket_s,
         t_s: (0..n).map(|i| i as f64 * bucket_s).collect(),
-        tokens_per_s: tokens.into_iter().map(|t| t / bucket_s).collect(),
-        in_flight: busy_ns.into_iter().map(|b| b / bucket_ns).collect(),
+        tokens_per_s: tokens
+            .into_iter()
+            .enumerate()
+            .map(|(i, t)| t / width_s(i))
+            .collect(),
+        in_flight: busy_ns
+            .into_iter()
+            .enumerate()
+            .map(|(i, b)| b / (width_s(i) * NS_PER_S))
+            .collect(),
         warmup_end_s,
     }
 }

@@ -2,7 +2,7 @@
 
 use crate::analysis::{Analysis, StallKind, TimeSeries, TimelineSample};
 use crate::fmt::{auto, compact, esc, num};
-use crate::svg::{nice_max, Axis, Plot};
+use crate::svg::{nice_max, nice_range, Axis, Plot};
 use crate::views::{ProbeView, ScrapeSample, SweepView};
 use infergate_model::RequestRecord;
 use infergate_stats::percentile_sorted as percentile;
@@ -27,7 +27,8 @@ pub fn cdf(sorted: &[f64], title: &str, unit: &str, ceiling: Option<(f64, &str)>
     let x = if log {
         Axis::log(min, hi, &format!("{title} ({unit}, log scale)"))
     } else {
-        Axis::linear(0.0, nice_max(hi), &format!("{title} ({unit})"))
+        let (lo, hi) = nice_range(min, hi);
+        Axis::linear(lo, hi, &format!("{title} ({unit})"))
     };
     let mut p = Plot::new(
         W,

@@ -85,6 +85,17 @@ fn nice_step(raw: f64) -> f64 {
         .unwrap_or(10.0 * mag)
 }
 
+/// A linear axis range around data in `[min, max]` that lands on tick steps: from 0 when the
+/// data start below half their maximum, else zoomed to the data (narrow distributions such as
+/// ITL would otherwise be a vertical line).
+pub fn nice_range(min: f64, max: f64) -> (f64, f64) {
+    if !(min.is_finite() && max.is_finite()) || max <= 0.0 || min < 0.5 * max || max <= min {
+        return (0.0, nice_max(max));
+    }
+    let step = nice_step((max - min) / 5.0);
+    ((min / step).floor() * step, (max / step).ceil() * step)
+}
+
 /// Upper axis bound that leaves a little headroom above `max` and lands on a tick step.
 pub fn nice_max(max: f64) -> f64 {
     if !(max.is_finite() && max > 0.0) {
