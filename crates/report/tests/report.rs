@@ -128,3 +128,46 @@ fn a_bench_run_without_optional_files_still_renders() {
     assert!(html.contains("no profile_export_aiperf.json was found"));
     assert!(html.contains("Showing all 50 profile requests."));
 }
+
+#[test]
+fn degenerate_runs_render_without_panicking() {
+    use infergate_model::{Failure, FailureKind};
+    let s = Synth {
+        requests: 20,
+        warmup: 0,
+        ..Synth::default()
+    };
+    // No records at all.
+    let empty = infergate_report::ReportInput::new(common::run_info(&s), Vec::new());
+    let html = render_html(&empty);
+    assert!(html.contains("No samples") && html.contains("No profile requests"));
+    // Every request failed.
+    let mut failed = common::bench(&s);
+    for r in &mut failed.records {
+        r.content_ns.clear();
+        r.failure = Some(Failure::new(FailureKind::ConnectRefused, None, "refused"));
+    }
+    failed.aiperf = serde_json::Value::Null;
+    let html = render_html(&failed);
+    assert!(
+        html.contains("20 of 20 profile requests failed"),
+        "all-failed page"
+    );
+    // Not streamed: one content event per request, no TTFT.
+    let mut whole = common::bench(&s);
+    whole
+        .run
+        .options
+        .insert("streaming".into(), serde_json::json!(false));
+    for r in &mut whole.records {
+        let last = *r.content_ns.last().unwrap();
+        r.content_ns = vec![last];
+    }
+    assert!(!whole.streaming());
+    let html = render_html(&whole);
+    assert!(html.contains("Request latency"));
+    // A comparison against a run with nothing measurable: throughput counts as regressed.
+    let rule = infergate_report::FailOn::parse("output_token_throughput:-10%").unwrap();
+    let c = infergate_report::compare(&common::bench(&s), &failed, &[rule]);
+    assert!(c.regressed(), "{}", c.to_console_table());
+}
