@@ -644,7 +644,7 @@ pub fn render_compare_html(c: &Comparison) -> String {
         };
         let _ = write!(
             h,
-            "<tr><td class=\"code\">{} <span class=\"muted\">({})</span></td><td class=\"n\">{}</td><td class=\"n small muted\">{}</td><td class=\"n\">{}</td><td class=\"n small muted\">{}</td><td class=\"n\">{}</td><td class=\"{class}\"><b>{}</b></td><td>{}</td><td style=\"width:220px\">{}</td></tr>",
+            "<tr><td class=\"code nw\">{}<br><span class=\"muted\">{}</span></td><td class=\"n\">{}</td><td class=\"n small muted\">{}</td><td class=\"n\">{}</td><td class=\"n small muted\">{}</td><td class=\"n\">{}</td><td class=\"{class}\"><b>{}</b></td><td>{}</td><td style=\"width:220px\">{}</td></tr>",
             m.metric.name(),
             esc(m.metric.unit()),
             v(m.a),
