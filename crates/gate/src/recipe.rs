@@ -530,6 +530,25 @@ mod tests {
     }
 
     #[test]
+    fn every_file_in_recipes_dir_is_builtin() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../recipes");
+        let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(|e| {
+                let p = e.ok()?.path();
+                if p.extension()? != "yaml" {
+                    return None;
+                }
+                Some(p.file_stem()?.to_string_lossy().into_owned())
+            })
+            .collect();
+        on_disk.sort();
+        let mut builtin: Vec<String> = builtin_names().map(String::from).collect();
+        builtin.sort();
+        assert_eq!(on_disk, builtin, "register new recipes in BUILTIN");
+    }
+
+    #[test]
     fn gated_builtins_carry_the_reference_values() {
         for name in [
             "h100-eks",

@@ -431,6 +431,26 @@ mod tests {
     }
 
     #[test]
+    fn each_platform_passes_at_its_calibration_baseline() {
+        // (recipe, tok/s, TTFT p99 ms) from the comment in each recipe file.
+        for (recipe, t, ttft) in [
+            ("h100-eks", 108_790.0, 687.5),
+            ("h100-gke", 108_164.0, 730.0),
+            ("h100-aks", 148_004.0, 579.7),
+            ("rtx-pro-6000-eks", 59_260.0, 445.0),
+            ("gb200-eks", 65_952.0, 1_240.0),
+            ("gb200-gke", 65_952.0, 1_240.0),
+            ("gb200-oke", 65_952.0, 1_240.0),
+        ] {
+            let v = evaluate(&plan(recipe, None), m(t, ttft));
+            assert_eq!(v.status, GateStatus::Passed, "{recipe}: {:?}", v.message);
+        }
+        // GB300 past its knee (20,769 tok/s, 33,320 ms) would fail a GB200-style gate.
+        let v = evaluate(&plan("gb200-eks", None), m(20_769.0, 33_320.0));
+        assert_eq!(v.status, GateStatus::Failed);
+    }
+
+    #[test]
     fn tolerance_edges() {
         let p = plan("h100-eks", None);
         // throughput passes down to 45000 (50000 × 0.9), TTFT up to 2200 (2000 × 1.1).
