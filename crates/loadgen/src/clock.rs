@@ -8,7 +8,7 @@ use tokio::time::Instant;
 
 /// Converts instants to [`Nanos`] since the epoch, and back.
 #[derive(Debug, Clone, Copy)]
-pub struct Clock {
+pub(crate) struct Clock {
     epoch: Instant,
 }
 
@@ -18,11 +18,6 @@ impl Clock {
         Clock {
             epoch: Instant::now(),
         }
-    }
-
-    /// The epoch.
-    pub fn epoch(&self) -> Instant {
-        self.epoch
     }
 
     /// Nanoseconds from the epoch to now.

@@ -66,7 +66,7 @@ pub mod sse;
 mod target;
 
 pub use cancel::CancelToken;
-pub use clock::Clock;
+
 pub use error::LoadgenError;
 pub use infergate_model::{RequestSource, TokenCounter};
 pub use probe::{probe, AttemptOutcome, AttemptResult, ProbeConfig, ProbeReport, StuckStage};

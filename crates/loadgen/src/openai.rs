@@ -72,8 +72,7 @@ pub fn parse(data: &[u8]) -> Result<Parsed<'_>, ParseError> {
     };
     if let Some(FirstOf(Some(choice))) = wire.choices {
         out.finished = choice.finish_reason.is_some();
-        let message = choice.delta.or(choice.message);
-        let (content, reasoning) = match message {
+        let (content, reasoning) = match choice.delta.or(choice.message) {
             Some(m) => (m.content, m.reasoning_content.or(m.reasoning)),
             None => (None, None),
         };
@@ -111,6 +110,8 @@ struct Wire<'a> {
     error: Option<IgnoredAny>,
 }
 
+/// `delta` (streamed) and `message` (whole body) are separate fields rather than serde aliases:
+/// an alias turns a response carrying both into a duplicate-field error.
 #[derive(Deserialize)]
 struct WireChoice<'a> {
     #[serde(borrow, default)]
@@ -127,8 +128,10 @@ struct WireChoice<'a> {
 struct WireMessage<'a> {
     #[serde(borrow, default)]
     content: Option<Text<'a>>,
+    /// vLLM, SGLang, DeepSeek.
     #[serde(borrow, default)]
     reasoning_content: Option<Text<'a>>,
+    /// Newer vLLM (some versions send both with the same text).
     #[serde(borrow, default)]
     reasoning: Option<Text<'a>>,
 }
@@ -261,6 +264,9 @@ mod tests {
         assert_eq!(p.reasoning.as_deref(), Some("hmm"));
         let p = ok(r#"{"choices":[{"delta":{"reasoning":"think"}}]}"#);
         assert_eq!(p.reasoning.as_deref(), Some("think"));
+        // Both spellings at once (a vLLM transition): counted once, not an error.
+        let p = ok(r#"{"choices":[{"delta":{"reasoning":"x","reasoning_content":"x"}}]}"#);
+        assert_eq!(p.reasoning.as_deref(), Some("x"));
     }
 
     #[test]

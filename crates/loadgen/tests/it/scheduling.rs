@@ -26,6 +26,11 @@ async fn closed_loop_keeps_exactly_c_in_flight() {
     let r = run_plan(&s.url(), Src::chat(true), LoadPlan::closed(c, 40)).await;
     assert_eq!(s.stats.max_concurrent.load(SeqCst), c);
     assert_eq!(s.stats.requests.load(SeqCst), 40);
+    assert_eq!(
+        s.stats.connections.load(SeqCst),
+        u64::from(c),
+        "connections are reused"
+    );
     let idx: Vec<u64> = r.records.iter().map(|r| r.index).collect();
     assert_eq!(idx, (0..40).collect::<Vec<_>>());
     assert!(r

@@ -45,6 +45,7 @@ pub enum Behavior {
 /// What the server saw.
 #[derive(Default)]
 pub struct Stats {
+    pub connections: AtomicU64,
     pub requests: AtomicU64,
     pub current: AtomicU32,
     pub max_concurrent: AtomicU32,
@@ -115,6 +116,7 @@ pub fn start(behavior: Behavior, models: &[&str]) -> TestServer {
                     _ = &mut rx => break,
                     accepted = listener.accept() => {
                         let Ok((sock, _)) = accepted else { continue };
+                        thread_stats.connections.fetch_add(1, SeqCst);
                         let _ = sock.set_nodelay(true);
                         let b = behavior.clone();
                         let s = Arc::clone(&thread_stats);
