@@ -2,40 +2,43 @@
 //! `text_completion` chunk) or a whole non-streamed body.
 //!
 //! Owns: which fields count as output, `finish_reason`, `usage`, and `error` objects. Must not:
-//! do IO, keep state across events, or allocate for text the server sent without JSON escapes
-//! (strings are borrowed from the event bytes; only escaped strings are copied).
+//! do IO, keep state across events, or allocate. The parser walks the JSON with hand-written
+//! serde visitors and appends output text straight into the caller's buffer (escaped or not), so
+//! no intermediate structs or strings are built: on a typical token event this is several times
+//! cheaper than deserialising into a borrowed struct, which spends its time moving the struct
+//! through serde's layers.
 //!
 //! What counts as content (timed and tokenised): `choices[0].delta.content` and
 //! `choices[0].message.content` (chat), `choices[0].text` (completions), and the reasoning text
-//! of reasoning models, `reasoning_content` (vLLM, SGLang, DeepSeek) or `reasoning` (newer vLLM).
-//! Reasoning counts because the server generated and streamed those tokens: AIPerf adds reasoning
-//! tokens to the output sequence length and times TTFT from the first response of either kind.
-//! Empty strings and `null` are not content. Only the first choice is read (we always ask for
-//! `n = 1`); the rest are skipped without being materialised.
+//! of reasoning models, `reasoning_content` (vLLM, SGLang, DeepSeek) or `reasoning` (newer vLLM;
+//! when both are present only the first non-empty one is taken). Reasoning counts because the
+//! server generated and streamed those tokens: AIPerf adds reasoning tokens to the output
+//! sequence length and times TTFT from the first response of either kind. Empty strings and
+//! `null` are not content. Only the first choice is read (we always ask for `n = 1`); the rest
+//! are skipped. Unknown fields are ignored; a known field of the wrong type is an error.
 
 use infergate_model::Usage;
-use serde::de::{self, Deserializer, IgnoredAny, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
-use std::borrow::Cow;
 use std::fmt;
 
-/// The parts of one response object that the load generator uses.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct Parsed<'a> {
-    /// Output text (answer), when non-empty.
-    pub content: Option<Cow<'a, str>>,
-    /// Reasoning text, when non-empty.
-    pub reasoning: Option<Cow<'a, str>>,
+/// What one response object carried (its text was appended to the caller's buffer).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Parsed {
+    /// Bytes of answer text appended (`content` or `text`).
+    pub content_bytes: usize,
+    /// Bytes of reasoning text appended.
+    pub reasoning_bytes: usize,
     /// `choices[0].finish_reason` was set (the generation ended normally or at its length).
     pub finished: bool,
     /// The server's token counts, when the object carried `usage` with `completion_tokens`.
     pub usage: Option<Usage>,
 }
 
-impl Parsed<'_> {
+impl Parsed {
     /// True when the object carried output (answer or reasoning): it is a content response.
     pub fn has_content(&self) -> bool {
-        self.content.is_some() || self.reasoning.is_some()
+        self.content_bytes > 0 || self.reasoning_bytes > 0
     }
 }
 
@@ -59,31 +62,24 @@ impl fmt::Display for ParseError {
 
 impl std::error::Error for ParseError {}
 
-/// Parse one response object (a stream event's data, or a non-streamed body).
-pub fn parse(data: &[u8]) -> Result<Parsed<'_>, ParseError> {
-    let wire: Wire<'_> =
-        serde_json::from_slice(data).map_err(|e| ParseError::Json(e.to_string()))?;
-    if wire.error.is_some() {
+/// Parse one response object (a stream event's data, or a non-streamed body), appending its
+/// output text (reasoning and answer, in the order they appear) to `text`. On error, `text` may
+/// have received part of the object's text.
+pub fn parse_into(data: &[u8], text: &mut String) -> Result<Parsed, ParseError> {
+    let mut acc = Acc {
+        text,
+        out: Parsed::default(),
+        error: false,
+    };
+    let mut de = serde_json::Deserializer::from_slice(data);
+    Top(&mut acc)
+        .deserialize(&mut de)
+        .and_then(|()| de.end())
+        .map_err(|e| ParseError::Json(e.to_string()))?;
+    if acc.error {
         return Err(ParseError::ServerError(error_message(data)));
     }
-    let mut out = Parsed {
-        usage: wire.usage.and_then(WireUsage::into_usage),
-        ..Parsed::default()
-    };
-    if let Some(FirstOf(Some(choice))) = wire.choices {
-        out.finished = choice.finish_reason.is_some();
-        let (content, reasoning) = match choice.delta.or(choice.message) {
-            Some(m) => (m.content, m.reasoning_content.or(m.reasoning)),
-            None => (None, None),
-        };
-        out.content = non_empty(content.or(choice.text));
-        out.reasoning = non_empty(reasoning);
-    }
-    Ok(out)
-}
-
-fn non_empty(t: Option<Text<'_>>) -> Option<Cow<'_, str>> {
-    t.map(|t| t.0).filter(|s| !s.is_empty())
+    Ok(acc.out)
 }
 
 /// The message of an `error` object (cold path: the body is parsed again, generically).
@@ -100,40 +96,220 @@ fn error_message(data: &[u8]) -> String {
     }
 }
 
-#[derive(Deserialize)]
-struct Wire<'a> {
-    #[serde(borrow, default)]
-    choices: Option<FirstOf<WireChoice<'a>>>,
-    #[serde(default)]
-    usage: Option<WireUsage>,
-    #[serde(default)]
-    error: Option<IgnoredAny>,
+/// Accumulator shared by the visitors of one object.
+struct Acc<'t> {
+    text: &'t mut String,
+    out: Parsed,
+    error: bool,
 }
 
-/// `delta` (streamed) and `message` (whole body) are separate fields rather than serde aliases:
-/// an alias turns a response carrying both into a duplicate-field error.
-#[derive(Deserialize)]
-struct WireChoice<'a> {
-    #[serde(borrow, default)]
-    delta: Option<WireMessage<'a>>,
-    #[serde(borrow, default)]
-    message: Option<WireMessage<'a>>,
-    #[serde(borrow, default)]
-    text: Option<Text<'a>>,
-    #[serde(default)]
-    finish_reason: Option<IgnoredAny>,
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Key {
+    Choices,
+    Usage,
+    Error,
+    Delta,
+    Message,
+    Text,
+    FinishReason,
+    Content,
+    ReasoningContent,
+    Reasoning,
+    Other,
 }
 
-#[derive(Deserialize)]
-struct WireMessage<'a> {
-    #[serde(borrow, default)]
-    content: Option<Text<'a>>,
-    /// vLLM, SGLang, DeepSeek.
-    #[serde(borrow, default)]
-    reasoning_content: Option<Text<'a>>,
-    /// Newer vLLM (some versions send both with the same text).
-    #[serde(borrow, default)]
-    reasoning: Option<Text<'a>>,
+impl<'de> Deserialize<'de> for Key {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Key;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a field name")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Key, E> {
+                Ok(match v {
+                    "choices" => Key::Choices,
+                    "usage" => Key::Usage,
+                    "error" => Key::Error,
+                    "delta" => Key::Delta,
+                    "message" => Key::Message,
+                    "text" => Key::Text,
+                    "finish_reason" => Key::FinishReason,
+                    "content" => Key::Content,
+                    "reasoning_content" => Key::ReasoningContent,
+                    "reasoning" => Key::Reasoning,
+                    _ => Key::Other,
+                })
+            }
+        }
+        d.deserialize_identifier(V)
+    }
+}
+
+/// The top-level object.
+struct Top<'a, 't>(&'a mut Acc<'t>);
+
+impl<'de> DeserializeSeed<'de> for Top<'_, '_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Top<'_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a response object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key::<Key>()? {
+            match key {
+                Key::Choices => map.next_value_seed(Choices(&mut *self.0))?,
+                Key::Usage => {
+                    let usage: Option<WireUsage> = map.next_value()?;
+                    if let Some(u) = usage.and_then(WireUsage::into_usage) {
+                        self.0.out.usage = Some(u);
+                    }
+                }
+                Key::Error => {
+                    let e: Option<IgnoredAny> = map.next_value()?;
+                    self.0.error |= e.is_some();
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `choices`: `null` or an array whose first element is read.
+struct Choices<'a, 't>(&'a mut Acc<'t>);
+
+impl<'de> DeserializeSeed<'de> for Choices<'_, '_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Choices<'_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array of choices")
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        if seq.next_element_seed(Choice(&mut *self.0))?.is_some() {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+        }
+        Ok(())
+    }
+}
+
+/// One choice object.
+struct Choice<'a, 't>(&'a mut Acc<'t>);
+
+impl<'de> DeserializeSeed<'de> for Choice<'_, '_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Choice<'_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a choice object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key::<Key>()? {
+            match key {
+                Key::Delta | Key::Message => map.next_value_seed(Message(&mut *self.0))?,
+                Key::Text => {
+                    let n = map.next_value_seed(Append(&mut *self.0.text))?;
+                    self.0.out.content_bytes += n;
+                }
+                Key::FinishReason => {
+                    let f: Option<IgnoredAny> = map.next_value()?;
+                    self.0.out.finished |= f.is_some();
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `delta` / `message`: `null` or an object with `content` and reasoning.
+struct Message<'a, 't>(&'a mut Acc<'t>);
+
+impl<'de> DeserializeSeed<'de> for Message<'_, '_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Message<'_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a message object")
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key::<Key>()? {
+            match key {
+                Key::Content => {
+                    let n = map.next_value_seed(Append(&mut *self.0.text))?;
+                    self.0.out.content_bytes += n;
+                }
+                Key::ReasoningContent | Key::Reasoning if self.0.out.reasoning_bytes == 0 => {
+                    let n = map.next_value_seed(Append(&mut *self.0.text))?;
+                    self.0.out.reasoning_bytes += n;
+                }
+                Key::ReasoningContent | Key::Reasoning => {
+                    // The other spelling of text already taken: check the type, do not append.
+                    map.next_value_seed(Append(&mut String::new()))?;
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A string (appended; returns its length) or `null` (0).
+struct Append<'a>(&'a mut String);
+
+impl<'de> DeserializeSeed<'de> for Append<'_> {
+    type Value = usize;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<usize, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl Visitor<'_> for Append<'_> {
+    type Value = usize;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string or null")
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<usize, E> {
+        self.0.push_str(v);
+        Ok(v.len())
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<usize, E> {
+        Ok(0)
+    }
 }
 
 #[derive(Deserialize)]
@@ -154,92 +330,61 @@ impl WireUsage {
     }
 }
 
-/// A JSON string borrowed from the input when it has no escapes. (`Option<Cow<str>>` with
-/// `#[serde(borrow)]` does not borrow; this newtype does.)
-struct Text<'a>(Cow<'a, str>);
-
-impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<'a>(std::marker::PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
-            type Value = Text<'a>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string")
-            }
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(Text(Cow::Borrowed(v)))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(Text(Cow::Owned(v.to_owned())))
-            }
-            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
-                Ok(Text(Cow::Owned(v)))
-            }
-        }
-        d.deserialize_str(V(std::marker::PhantomData))
-    }
-}
-
-/// The first element of a JSON array, the rest skipped without being built (no `Vec`).
-struct FirstOf<T>(Option<T>);
-
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for FirstOf<T> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<T>(std::marker::PhantomData<T>);
-        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
-            type Value = FirstOf<T>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an array")
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                let first = seq.next_element::<T>()?;
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(FirstOf(first))
-            }
-        }
-        d.deserialize_seq(V(std::marker::PhantomData))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn ok(s: &str) -> Parsed<'_> {
-        parse(s.as_bytes()).unwrap()
+    fn ok(s: &str) -> (Parsed, String) {
+        let mut text = String::new();
+        let p = parse_into(s.as_bytes(), &mut text).unwrap();
+        (p, text)
+    }
+
+    fn err(s: &[u8]) -> ParseError {
+        parse_into(s, &mut String::new()).unwrap_err()
     }
 
     #[test]
-    fn chat_delta_content_is_borrowed() {
-        let p = ok(
+    fn chat_delta_content() {
+        let (p, t) = ok(
             r#"{"id":"x","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"role":"assistant","content":"Hi"},"finish_reason":null,"logprobs":null}]}"#,
         );
-        assert!(matches!(p.content, Some(Cow::Borrowed("Hi"))));
+        assert_eq!(t, "Hi");
+        assert_eq!(p.content_bytes, 2);
         assert!(!p.finished);
         assert!(p.has_content());
     }
 
     #[test]
+    fn text_accumulates_across_events() {
+        let mut text = String::new();
+        parse_into(br#"{"choices":[{"delta":{"content":"a"}}]}"#, &mut text).unwrap();
+        parse_into(br#"{"choices":[{"delta":{"content":"b"}}]}"#, &mut text).unwrap();
+        assert_eq!(text, "ab");
+    }
+
+    #[test]
     fn escaped_content_is_decoded() {
-        let p = ok(r#"{"choices":[{"delta":{"content":"a\nb\u00e9"}}]}"#);
-        assert_eq!(p.content.as_deref(), Some("a\nbé"));
+        let (p, t) = ok(r#"{"choices":[{"delta":{"content":"a\nb\u00e9\"\ud83d\ude00"}}]}"#);
+        assert_eq!(t, "a\nbé\"😀");
+        assert_eq!(p.content_bytes, t.len());
     }
 
     #[test]
     fn completions_text_and_finish_reason() {
-        let p = ok(
+        let (p, t) = ok(
             r#"{"object":"text_completion","choices":[{"text":" world","index":0,"finish_reason":"length"}]}"#,
         );
-        assert_eq!(p.content.as_deref(), Some(" world"));
-        assert!(p.finished);
+        assert_eq!(t, " world");
+        assert!(p.finished && p.has_content());
     }
 
     #[test]
     fn usage_only_chunk_with_empty_choices_is_not_content() {
-        let p = ok(
+        let (p, t) = ok(
             r#"{"choices":[],"usage":{"prompt_tokens":12,"completion_tokens":34,"total_tokens":46}}"#,
         );
-        assert!(!p.has_content());
+        assert!(!p.has_content() && t.is_empty());
         assert_eq!(
             p.usage,
             Some(Usage {
@@ -251,70 +396,94 @@ mod tests {
 
     #[test]
     fn null_and_empty_content_are_not_content() {
-        assert!(!ok(r#"{"choices":[{"delta":{"content":null}}],"usage":null}"#).has_content());
-        assert!(!ok(r#"{"choices":[{"delta":{"content":""}}]}"#).has_content());
-        assert!(!ok(r#"{"choices":[{"delta":{}}]}"#).has_content());
-        assert!(!ok(r#"{"choices":null}"#).has_content());
+        for s in [
+            r#"{"choices":[{"delta":{"content":null}}],"usage":null}"#,
+            r#"{"choices":[{"delta":{"content":""}}]}"#,
+            r#"{"choices":[{"delta":{}}]}"#,
+            r#"{"choices":[{"delta":null,"text":null}]}"#,
+            r#"{"choices":null}"#,
+            r#"{}"#,
+        ] {
+            assert!(!ok(s).0.has_content(), "{s}");
+        }
     }
 
     #[test]
-    fn reasoning_counts_as_content() {
-        let p = ok(r#"{"choices":[{"delta":{"content":null,"reasoning_content":"hmm"}}]}"#);
+    fn reasoning_counts_as_content_once() {
+        let (p, t) = ok(r#"{"choices":[{"delta":{"content":null,"reasoning_content":"hmm"}}]}"#);
+        assert_eq!(
+            (p.reasoning_bytes, p.content_bytes, t.as_str()),
+            (3, 0, "hmm")
+        );
         assert!(p.has_content());
-        assert_eq!(p.reasoning.as_deref(), Some("hmm"));
-        let p = ok(r#"{"choices":[{"delta":{"reasoning":"think"}}]}"#);
-        assert_eq!(p.reasoning.as_deref(), Some("think"));
+        let (p, t) = ok(r#"{"choices":[{"delta":{"reasoning":"think"}}]}"#);
+        assert_eq!((p.reasoning_bytes, t.as_str()), (5, "think"));
         // Both spellings at once (a vLLM transition): counted once, not an error.
-        let p = ok(r#"{"choices":[{"delta":{"reasoning":"x","reasoning_content":"x"}}]}"#);
-        assert_eq!(p.reasoning.as_deref(), Some("x"));
+        let (p, t) = ok(r#"{"choices":[{"delta":{"reasoning":"x","reasoning_content":"x"}}]}"#);
+        assert_eq!((p.reasoning_bytes, t.as_str()), (1, "x"));
     }
 
     #[test]
     fn non_streamed_chat_body() {
-        let p = ok(
+        let (p, t) = ok(
             r#"{"choices":[{"message":{"role":"assistant","content":"Hello there"},"finish_reason":"stop"}],"usage":{"prompt_tokens":5,"completion_tokens":2}}"#,
         );
-        assert_eq!(p.content.as_deref(), Some("Hello there"));
+        assert_eq!(t, "Hello there");
         assert!(p.finished);
         assert_eq!(p.usage.map(|u| u.completion_tokens), Some(2));
     }
 
     #[test]
     fn only_the_first_choice_is_read() {
-        let p =
+        let (_, t) =
             ok(r#"{"choices":[{"delta":{"content":"a"}},{"delta":{"content":"b"}},{"x":[1,2]}]}"#);
-        assert_eq!(p.content.as_deref(), Some("a"));
+        assert_eq!(t, "a");
     }
 
     #[test]
     fn error_object_is_a_server_error_with_its_message() {
         let e =
-            parse(br#"{"error":{"message":"model overloaded","type":"server_error","code":503}}"#);
-        assert_eq!(e, Err(ParseError::ServerError("model overloaded".into())));
-        let e = parse(br#"{"error":"boom"}"#);
-        assert_eq!(e, Err(ParseError::ServerError("boom".into())));
-        assert!(parse(br#"{"error":null,"choices":[]}"#).is_ok());
+            err(br#"{"error":{"message":"model overloaded","type":"server_error","code":503}}"#);
+        assert_eq!(e, ParseError::ServerError("model overloaded".into()));
+        assert_eq!(
+            err(br#"{"error":"boom"}"#),
+            ParseError::ServerError("boom".into())
+        );
+        assert!(parse_into(br#"{"error":null,"choices":[]}"#, &mut String::new()).is_ok());
     }
 
     #[test]
     fn malformed_json_is_an_error() {
-        assert!(matches!(
-            parse(b"{\"choices\":[{"),
-            Err(ParseError::Json(_))
-        ));
-        assert!(matches!(parse(b"not json"), Err(ParseError::Json(_))));
-        assert!(matches!(
-            parse(br#"{"choices":[{"delta":{"content":5}}]}"#),
-            Err(ParseError::Json(_))
-        ));
-        assert!(matches!(parse(b"\xff\xfe"), Err(ParseError::Json(_))));
+        for bad in [
+            &b"{\"choices\":[{"[..],
+            b"not json",
+            br#"{"choices":[{"delta":{"content":5}}]}"#,
+            br#"{"choices":{"delta":{}}}"#,
+            br#"{"choices":[{"delta":"x"}]}"#,
+            br#"{"choices":[{"delta":{"reasoning":"a","reasoning_content":7}}]}"#,
+            br#"{"choices":[]} trailing"#,
+            br#"[1]"#,
+            b"\xff\xfe",
+        ] {
+            assert!(
+                matches!(err(bad), ParseError::Json(_)),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
     }
 
     #[test]
     fn usage_without_completion_tokens_is_ignored() {
         assert_eq!(
-            ok(r#"{"choices":[],"usage":{"prompt_tokens":3}}"#).usage,
+            ok(r#"{"choices":[],"usage":{"prompt_tokens":3}}"#).0.usage,
             None
         );
+    }
+
+    #[test]
+    fn escaped_keys_are_understood() {
+        let (_, t) = ok(r#"{"choic\u0065s":[{"delta":{"cont\u0065nt":"k"}}]}"#);
+        assert_eq!(t, "k");
     }
 }

@@ -356,8 +356,8 @@ impl Prober {
                 model_listed: None,
             };
         }
-        let reason = match openai::parse(&body) {
-            Ok(p) if p.content.is_some() => return AttemptResult::Ready,
+        let reason = match openai::parse_into(&body, &mut String::new()) {
+            Ok(p) if p.content_bytes > 0 => return AttemptResult::Ready,
             Ok(_) => "no choices[0].message.content in the response".to_string(),
             Err(e) => e.to_string(),
         };

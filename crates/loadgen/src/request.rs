@@ -134,7 +134,7 @@ impl Requester {
             status: None,
             headers_ns: None,
             content_ns: Vec::with_capacity(timeline_capacity(planned.max_tokens)),
-            text: String::new(),
+            text: String::with_capacity(4 * timeline_capacity(planned.max_tokens)),
             usage: None,
             worker: None,
             end_ns: None,
@@ -252,15 +252,9 @@ impl Requester {
                     drain(body).await;
                     return success_or_empty(st);
                 }
-                let parsed = openai::parse(event.data).map_err(json_fail)?;
+                let parsed = openai::parse_into(event.data, &mut st.text).map_err(json_fail)?;
                 if parsed.has_content() {
                     st.content_ns.push(now);
-                    if let Some(r) = &parsed.reasoning {
-                        st.text.push_str(r);
-                    }
-                    if let Some(c) = &parsed.content {
-                        st.text.push_str(c);
-                    }
                 }
                 finished |= parsed.finished;
                 if parsed.usage.is_some() {
@@ -302,15 +296,9 @@ impl Requester {
                 buf.extend_from_slice(&data);
             }
         }
-        let parsed = openai::parse(&buf).map_err(json_fail)?;
+        let parsed = openai::parse_into(&buf, &mut st.text).map_err(json_fail)?;
         if parsed.has_content() {
             st.content_ns.push(last_ns);
-            if let Some(r) = &parsed.reasoning {
-                st.text.push_str(r);
-            }
-            if let Some(c) = &parsed.content {
-                st.text.push_str(c);
-            }
         }
         st.usage = parsed.usage;
         st.end_ns = Some(last_ns);
