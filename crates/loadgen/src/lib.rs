@@ -56,6 +56,7 @@
 
 mod cancel;
 mod clock;
+mod dns;
 mod error;
 pub mod openai;
 pub mod probe;

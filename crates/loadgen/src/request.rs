@@ -12,6 +12,7 @@
 //! `max_tokens`.
 
 use crate::clock::Clock;
+use crate::dns::CachingResolver;
 use crate::openai::{self, ParseError};
 use crate::progress::Progress;
 use crate::sse::{SseDecoder, SseError};
@@ -42,12 +43,13 @@ const DRAIN_AFTER_DONE: Duration = Duration::from_secs(1);
 const WORKER_HEADERS: [&str; 2] = ["x-infergate-worker", "x-worker-instance-id"];
 
 /// The HTTP client type shared by every request of a run.
-pub(crate) type HttpClient = Client<HttpConnector, Full<Bytes>>;
+pub(crate) type HttpClient = Client<HttpConnector<CachingResolver>, Full<Bytes>>;
 
 /// A keep-alive HTTP/1 client with `TCP_NODELAY`; it opens one connection per concurrent request
-/// and keeps every idle one (no cap), so the pool grows to the concurrency.
+/// and keeps every idle one (no cap), so the pool grows to the concurrency. The host name is
+/// resolved once (see `dns`).
 pub(crate) fn http_client() -> HttpClient {
-    let mut connector = HttpConnector::new();
+    let mut connector = HttpConnector::new_with_resolver(CachingResolver::default());
     connector.set_nodelay(true);
     connector.enforce_http(true);
     Client::builder(TokioExecutor::new())

@@ -101,3 +101,19 @@ async fn non_streaming_has_one_content_time_at_body_end() {
     assert_eq!(rec.usage.map(|u| u.completion_tokens), Some(4));
     assert_eq!(rec.end_ns, rec.content_ns[0]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_names_are_resolved() {
+    let s = start(
+        Behavior::Stream {
+            ttft: Duration::from_millis(1),
+            itl: Duration::from_millis(1),
+            tokens: 2,
+            usage: false,
+        },
+        &[],
+    );
+    let url = format!("http://localhost:{}", s.addr.port());
+    let r = run_plan(&url, Src::chat(true), LoadPlan::closed(4, 8)).await;
+    assert!(r.records.iter().all(|x| x.is_success()), "{:?}", r.records[0].failure);
+}
