@@ -35,8 +35,11 @@ fn same_seed_gives_identical_records_and_another_seed_does_not() {
     assert_ne!(a.records, c.records);
 }
 
-/// (profile, concurrency, throughput band tok/s, TTFT p99 band ms) — reference §4.2 / §6.
-const BANDS: [(&str, u32, (f64, f64), (f64, f64)); 4] = [
+/// A calibrated operating point: profile, concurrency, throughput band (tok/s) and TTFT p99
+/// band (ms), from reference §4.2 / §6.
+type Band = (&'static str, u32, (f64, f64), (f64, f64));
+
+const BANDS: [Band; 4] = [
     ("h100x8", 2048, (108e3, 140e3), (500.0, 1000.0)),
     ("h100x8", 1024, (70e3, 140e3), (292.0, 533.0)),
     ("rtx-pro-6000x8", 2048, (59e3, 75e3), (400.0, 540.0)),
