@@ -153,7 +153,7 @@ impl Requester {
                     FailureKind::Timeout,
                     format!("no complete response within {:?}", self.timeout),
                 )),
-                _ = abort.cancelled() => Err(Fail::new(
+                _ = abort.cancelled_registered_once() => Err(Fail::new(
                     FailureKind::Cancelled,
                     "the run was stopped while this request was in flight",
                 )),

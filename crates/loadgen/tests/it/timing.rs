@@ -115,5 +115,9 @@ async fn host_names_are_resolved() {
     );
     let url = format!("http://localhost:{}", s.addr.port());
     let r = run_plan(&url, Src::chat(true), LoadPlan::closed(4, 8)).await;
-    assert!(r.records.iter().all(|x| x.is_success()), "{:?}", r.records[0].failure);
+    assert!(
+        r.records.iter().all(|x| x.is_success()),
+        "{:?}",
+        r.records[0].failure
+    );
 }
