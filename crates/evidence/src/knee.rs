@@ -5,9 +5,12 @@
 //! throughput, TTFT p99), sorted by load:
 //! - **throughput plateau**: the first point after which throughput gains less than
 //!   [`KneeOptions::plateau_gain`] (5 %) per doubling of the load;
-//! - **TTFT elbow**: the first point after which TTFT p99 grows by at least
-//!   [`KneeOptions::elbow_growth`] (50 %) per doubling of the load (past saturation a closed
-//!   loop's latency doubles with every doubling of concurrency, by Little's law);
+//! - **TTFT elbow**: the first point (after the ladder's first) after which TTFT p99 grows by
+//!   at least [`KneeOptions::elbow_growth`] (50 %) per doubling of the load *and* at least
+//!   [`KneeOptions::elbow_acceleration`] (1.5) times as fast as it grew into that point. Past
+//!   saturation a closed loop's latency doubles with every doubling of concurrency (Little's
+//!   law); the acceleration test keeps a tail that grows steadily with the load at every point
+//!   (a closed loop's first burst of prefills, for example) from being taken for the elbow;
 //! - **knee**: the earlier of the two; **recommended**: the ladder point just below the knee.
 
 use crate::fmt;
@@ -32,6 +35,8 @@ pub struct KneeOptions {
     pub plateau_gain: f64,
     /// TTFT p99 growth per doubling from which latency climbs. Default 0.5.
     pub elbow_growth: f64,
+    /// ... and how many times faster than into the point it must grow. Default 1.5.
+    pub elbow_acceleration: f64,
     /// GPUs serving, to state loads per GPU (≥ 1).
     pub gpus: u32,
 }
@@ -41,6 +46,7 @@ impl Default for KneeOptions {
         KneeOptions {
             plateau_gain: 0.05,
             elbow_growth: 0.5,
+            elbow_acceleration: 1.5,
             gpus: 1,
         }
     }
@@ -150,9 +156,11 @@ pub fn find_knee(points: &[SweepPoint], opts: &KneeOptions) -> Result<Knee, Evid
     let plateau = rows
         .iter()
         .position(|r| r.gain_per_doubling.is_some_and(|g| g < opts.plateau_gain));
-    let elbow = rows.iter().position(|r| {
-        r.ttft_growth_per_doubling
-            .is_some_and(|g| g >= opts.elbow_growth)
+    let elbow = (1..rows.len()).find(|&i| {
+        let into = rows[i - 1].ttft_growth_per_doubling;
+        rows[i].ttft_growth_per_doubling.is_some_and(|g| {
+            g >= opts.elbow_growth && into.is_some_and(|p| g >= opts.elbow_acceleration * p)
+        })
     });
     let knee = match (plateau, elbow) {
         (Some(a), Some(b)) => Some(a.min(b)),
@@ -195,9 +203,11 @@ fn explain(
     let Some(k) = knee else {
         return format!(
             "no knee in this sweep: throughput still gains at least {} per doubling and TTFT \
-             p99 grows less than {} per doubling up to {}; extend the ladder",
+             p99 never starts growing faster (at least {} per doubling and {}× faster than \
+             before) up to {}; extend the ladder",
             fmt::pct(opts.plateau_gain * 100.0),
             fmt::pct(opts.elbow_growth * 100.0),
+            opts.elbow_acceleration,
             rows.last().map(at).unwrap_or_default()
         );
     };
@@ -211,8 +221,14 @@ fn explain(
     }
     if elbow == Some(k) {
         why.push(format!(
-            "TTFT p99 grows {} per doubling beyond it",
-            fmt::pct(r.ttft_growth_per_doubling.unwrap_or(0.0) * 100.0)
+            "TTFT p99 grows {} per doubling beyond it (against {} into it)",
+            fmt::pct(r.ttft_growth_per_doubling.unwrap_or(0.0) * 100.0),
+            fmt::pct(
+                k.checked_sub(1)
+                    .and_then(|p| rows[p].ttft_growth_per_doubling)
+                    .unwrap_or(0.0)
+                    * 100.0
+            )
         ));
     }
     let mut s = format!(

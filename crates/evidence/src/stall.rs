@@ -44,6 +44,12 @@ pub const TAIL_OVER_MEDIAN: f64 = 10.0;
 pub const GAP_FLOOR_MS: f64 = 1000.0;
 /// See [`GAP_FLOOR_MS`].
 pub const GAP_OVER_MEDIAN: f64 = 20.0;
+/// Time windows the profile phase is cut into to tell a stall from a permanently slow worker
+/// by the blamed worker's token rate.
+pub const SLOWDOWN_WINDOWS: u64 = 10;
+/// The blamed worker is slowed down in a window when the median other worker produced at least
+/// this many times as many tokens there.
+pub const SLOWDOWN_RATIO: f64 = 1.5;
 /// Points of the per-worker in-flight series rebuilt from records.
 const RECORD_SERIES_POINTS: u64 = 400;
 
@@ -597,13 +603,25 @@ pub fn analyse(
     finding.shape = if slow < MIN_SLOW {
         TailShape::Clean
     } else if finding.worker.is_some() {
-        // Transient when the slow requests were sent in a cluster, or the backlog lasted for
-        // a part of the run only (its drain can outlast the cluster of sends).
-        let transient = clustered_slow
-            || finding
-                .backlog
-                .as_ref()
-                .is_some_and(|b| b.span_share <= CLUSTER_SPAN);
+        // Transient when the worker's token rate was slowed in some windows of the run and
+        // normal in others (a queue can outlast the slowdown, so TTFT alone cannot tell);
+        // without a pace signal, when the slow requests were sent in a cluster or the backlog
+        // covered part of the run only.
+        let blamed = finding
+            .worker
+            .as_deref()
+            .and_then(|w| index.get(w).copied());
+        let transient = match blamed.and_then(|b| slowdown_windows(records, &index, names.len(), b))
+        {
+            Some((slowed, normal)) if slowed > 0 => normal > 0,
+            _ => {
+                clustered_slow
+                    || finding
+                        .backlog
+                        .as_ref()
+                        .is_some_and(|b| b.span_share <= CLUSTER_SPAN)
+            }
+        };
         if transient {
             TailShape::Stall
         } else {
@@ -615,6 +633,63 @@ pub fn analyse(
         TailShape::KneeJitter
     };
     finding
+}
+
+/// In how many time windows worker `blamed` produced tokens at most 1 / [`SLOWDOWN_RATIO`] of
+/// the median other worker's rate (slowed), and in how many it did not (normal). Token rates,
+/// not latencies: after a stall the worker's queue keeps its TTFT and inter-token latency high
+/// (a bigger batch), but its token rate recovers; a permanently slow worker's never does. The
+/// first and last windows are left out.
+fn slowdown_windows(
+    records: &[RequestRecord],
+    index: &BTreeMap<&str, usize>,
+    workers: usize,
+    blamed: usize,
+) -> Option<(usize, usize)> {
+    let profile = || {
+        records
+            .iter()
+            .filter(|r| r.phase == Phase::Profile && r.is_success())
+    };
+    let lo = profile().map(|r| r.send_ns).min()?;
+    let hi = profile()
+        .filter_map(|r| r.content_ns.last().copied())
+        .max()?;
+    if hi <= lo {
+        return None;
+    }
+    let n = SLOWDOWN_WINDOWS as usize;
+    let width = (hi - lo) / SLOWDOWN_WINDOWS + 1;
+    let mut tokens = vec![vec![0u64; workers]; n];
+    for r in profile() {
+        let Some(&w) = r.worker.as_deref().and_then(|w| index.get(w)) else {
+            continue;
+        };
+        for &t in &r.content_ns {
+            let k = ((t.saturating_sub(lo) / width) as usize).min(n - 1);
+            tokens[k][w] += 1;
+        }
+    }
+    let (mut slowed, mut normal) = (0, 0);
+    // The first and last windows hold the ramp-up and the drain, where rates say little.
+    for per in &tokens[1..n - 1] {
+        let mut others: Vec<f64> = per
+            .iter()
+            .enumerate()
+            .filter(|(w, _)| *w != blamed)
+            .map(|(_, &c)| c as f64)
+            .collect();
+        let median = median_of(&mut others);
+        if median <= 0.0 {
+            continue;
+        }
+        if per[blamed] as f64 * SLOWDOWN_RATIO <= median {
+            slowed += 1;
+        } else {
+            normal += 1;
+        }
+    }
+    (slowed + normal > 0).then_some((slowed, normal))
 }
 
 fn median_of(v: &mut [f64]) -> f64 {
