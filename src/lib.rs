@@ -5,9 +5,13 @@
 //! crates) before anything runs, executes it, and returns an [`Outcome`]. Only this crate prints
 //! to stdout/stderr.
 
+pub mod bench_run;
 pub mod cmd;
+pub mod console;
 pub mod exit;
+pub mod gate_run;
 pub mod output;
+pub mod probe_run;
 
 use clap::{Parser, Subcommand};
 use std::ffi::OsString;
@@ -34,6 +38,10 @@ pub enum Command {
     Probe(cmd::probe::Args),
     /// Gate a deployment against a recipe: probe, benchmark at the recipe's operating point, verdict.
     Validate(cmd::validate::Args),
+    /// Rebuild report.html from a run's exported files.
+    Report(cmd::report::Args),
+    /// Compare two runs: what moved beyond noise; exit 1 on a --fail-on regression.
+    Compare(cmd::compare::Args),
 }
 
 /// Parse `args` and run; print the error chain on failure; return the process exit code.
@@ -71,5 +79,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Demo(args) => cmd::demo::run(args),
         Command::Probe(args) => cmd::probe::run(args),
         Command::Validate(args) => cmd::validate::run(args),
+        Command::Report(args) => cmd::report::run(args),
+        Command::Compare(args) => cmd::compare::run(args),
     }
 }

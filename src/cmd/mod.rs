@@ -1,7 +1,10 @@
 //! One module per subcommand. Each exposes `Args` (clap) and `run(Args) -> anyhow::Result<Outcome>`.
 
 pub mod bench;
+pub mod common;
+pub mod compare;
 pub mod demo;
 pub mod probe;
+pub mod report;
 pub mod sim;
 pub mod validate;

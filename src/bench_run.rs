@@ -1,0 +1,347 @@
+//! One benchmark run, shared by `bench`, `validate` and `demo`: a validated [`BenchPlan`] in,
+//! a [`BenchResult`] out, with the result files written and the console summary printed.
+//!
+//! The plan is built (and every value checked) before this module is entered, so nothing here
+//! rejects input: what can fail now is the run itself.
+
+use crate::output;
+use anyhow::Context;
+use infergate_loadgen::{CancelToken, LoadPlan, Progress, RunResult, Target};
+use infergate_model::{Phase, RequestSource, RunInfo, TokenCounter, SCHEMA_VERSION};
+use infergate_stats::{aiperf_export, AiperfExport, ExportContext, Summary, SummaryOptions};
+use infergate_workload::{Tokenizer, Workload};
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Everything a benchmark run needs, already validated.
+pub struct BenchPlan {
+    /// The endpoint (validated URL, headers, API key).
+    pub target: Target,
+    /// The request stream.
+    pub workload: Arc<Workload>,
+    /// How load is offered and when the run stops.
+    pub load: LoadPlan,
+    /// Statistics options (goodput SLOs, confidence level).
+    pub summary: SummaryOptions,
+    /// Where result files go, if anywhere.
+    pub output_dir: Option<PathBuf>,
+    /// Print the AIPerf JSON between two lines holding this string.
+    pub result_sentinel: Option<String>,
+    /// Show a live progress line on a terminal.
+    pub progress: bool,
+    /// The run's identity (digest, options) written as `run.json`.
+    pub run_info: RunInfo,
+    /// Name of the tokenizer (for the export).
+    pub tokenizer_name: String,
+    /// The command line (for the export's `cli_command`; holds no secret).
+    pub cli_command: String,
+}
+
+/// What a run produced.
+pub struct BenchResult {
+    /// The scheduler's raw result (records, in-flight samples, lateness).
+    pub run: RunResult,
+    /// AIPerf-definition statistics over the profile records.
+    pub summary: Summary,
+    /// The AIPerf-compatible export.
+    pub export: AiperfExport,
+    /// The run's identity.
+    pub run_info: RunInfo,
+    /// Process CPU seconds (user + system) spent during the run, when the OS tells.
+    pub client_cpu_s: Option<f64>,
+    /// Wall-clock seconds of the run.
+    pub wall_s: f64,
+}
+
+impl BenchResult {
+    /// True when no profile request succeeded: the run measured nothing usable.
+    pub fn all_failed(&self) -> bool {
+        self.summary.completed_request_count == 0
+    }
+}
+
+/// Build the run identity for a plan. `options` are the flags as given (no secrets).
+pub fn run_info(
+    command: &str,
+    endpoint: &str,
+    workload: &Workload,
+    total_requests: u64,
+    warmup_requests: u64,
+    load: infergate_model::LoadMode,
+    options: serde_json::Map<String, serde_json::Value>,
+) -> RunInfo {
+    let now = SystemTime::now();
+    RunInfo {
+        schema_version: SCHEMA_VERSION.to_string(),
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        git_commit: crate::exit::GIT_COMMIT.to_string(),
+        command: command.to_string(),
+        started_at: rfc3339(now),
+        started_at_unix_ms: now
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0),
+        endpoint: endpoint.to_string(),
+        model: workload.spec().model.clone(),
+        random_seed: workload.spec().seed,
+        request_stream_sha256: workload.digest(total_requests),
+        total_requests,
+        warmup_requests,
+        load,
+        options,
+    }
+}
+
+/// Execute `plan` on a fresh multi-thread runtime: run the load (Ctrl-C stops it and keeps what
+/// was measured), summarise, write every result file, print the sentinel frame if asked.
+pub fn execute(plan: BenchPlan) -> anyhow::Result<BenchResult> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(execute_async(plan))
+}
+
+/// [`execute`] on the caller's runtime.
+pub async fn execute_async(plan: BenchPlan) -> anyhow::Result<BenchResult> {
+    let BenchPlan {
+        target,
+        workload,
+        load,
+        summary: summary_opts,
+        output_dir,
+        result_sentinel,
+        progress: show_progress,
+        mut run_info,
+        tokenizer_name,
+        cli_command,
+    } = plan;
+    if let Some(dir) = &output_dir {
+        output::ensure_dir(dir)?;
+    }
+    let expected = load.request_count;
+    let progress = Arc::new(Progress::new());
+    let cancel = CancelToken::new();
+    let on_signal = cancel.clone();
+    let signal_task = tokio::spawn(async move {
+        wait_for_stop_signal().await;
+        eprintln!("\ninterrupted: stopping; in-flight requests are recorded as cancelled");
+        on_signal.cancel();
+    });
+    let progress_task = (show_progress && std::io::stderr().is_terminal()).then(|| {
+        let progress = Arc::clone(&progress);
+        tokio::spawn(show_progress_line(progress, expected))
+    });
+    let cpu_before = process_cpu_seconds();
+    let wall_start = std::time::Instant::now();
+    let source: Arc<dyn RequestSource> = workload.clone();
+    let tokenizer: Arc<dyn Tokenizer> = Arc::clone(workload.tokenizer());
+    let counter: Arc<dyn TokenCounter> = tokenizer;
+    let run = infergate_loadgen::run(target, source, counter, load, Some(progress), cancel)
+        .await
+        .context("the load generator could not start")?;
+    let wall_s = wall_start.elapsed().as_secs_f64();
+    let client_cpu_s = match (cpu_before, process_cpu_seconds()) {
+        (Some(a), Some(b)) => Some(b - a),
+        _ => None,
+    };
+    signal_task.abort();
+    if let Some(task) = progress_task {
+        task.abort();
+        eprint!("\r\x1b[2K");
+    }
+
+    let summary = Summary::from_records(&run.records, &summary_opts);
+    let started = run.epoch_wall;
+    let end_wall = started + Duration::from_nanos(run.finished_ns);
+    let spec = workload.spec();
+    let ctx = ExportContext {
+        benchmark_id: run_info.request_stream_sha256.chars().take(12).collect(),
+        model: spec.model.clone(),
+        urls: vec![run_info.endpoint.clone()],
+        endpoint_type: spec.endpoint.name().to_string(),
+        streaming: spec.streaming,
+        extra_inputs: spec.extra_inputs.clone(),
+        tokenizer: tokenizer_name,
+        random_seed: spec.seed,
+        dataset_entries: spec.num_dataset_entries,
+        isl_mean: f64::from(spec.input_tokens_mean),
+        isl_stddev: spec.input_tokens_stddev,
+        osl_mean: spec.output_tokens_mean.map(f64::from).unwrap_or(0.0),
+        osl_stddev: spec.output_tokens_stddev,
+        load: Some(run_info.load),
+        request_count: Some(run_info.total_requests - run_info.warmup_requests),
+        duration_s: None,
+        warmup_request_count: run_info.warmup_requests,
+        artifact_dir: output_dir.as_ref().map(|d| d.display().to_string()),
+        cli_command,
+        start_time: rfc3339(started),
+        end_time: rfc3339(end_wall),
+        was_cancelled: run.cancelled,
+        is_complete: !run.cancelled,
+        incomplete_reason: run.cancelled.then(|| "cancelled".to_string()),
+        request_stream_sha256: Some(run_info.request_stream_sha256.clone()),
+        git_commit: Some(crate::exit::GIT_COMMIT.to_string()),
+    };
+    let export = aiperf_export(&summary, &ctx);
+    run_info.started_at = rfc3339(started);
+    let result = BenchResult {
+        run,
+        summary,
+        export,
+        run_info,
+        client_cpu_s,
+        wall_s,
+    };
+    if let Some(dir) = &output_dir {
+        write_outputs(dir, &result)?;
+    }
+    if let Some(sentinel) = &result_sentinel {
+        print_framed(sentinel, &result.export)?;
+    }
+    Ok(result)
+}
+
+/// Write `profile_export_aiperf.json`, `profile_export_aiperf.csv`, `records.jsonl`,
+/// `profile_export.jsonl` (AIPerf-style per-record metrics) and `run.json` into `dir`.
+pub fn write_outputs(dir: &std::path::Path, result: &BenchResult) -> anyhow::Result<()> {
+    output::write_json(&dir.join("profile_export_aiperf.json"), &result.export)?;
+    output::write_atomic(
+        &dir.join("profile_export_aiperf.csv"),
+        infergate_stats::records_csv(&result.summary).as_bytes(),
+    )?;
+    let mut records = Vec::with_capacity(result.run.records.len() * 512);
+    let mut aiperf_records = Vec::with_capacity(result.run.records.len() * 256);
+    for r in &result.run.records {
+        serde_json::to_writer(&mut records, r).context("cannot serialise a record")?;
+        records.push(b'\n');
+        if r.phase == Phase::Profile {
+            aiperf_records.extend_from_slice(
+                infergate_stats::record_jsonl_line(r, result.summary.streaming).as_bytes(),
+            );
+            aiperf_records.push(b'\n');
+        }
+    }
+    output::write_atomic(&dir.join("records.jsonl"), &records)?;
+    output::write_atomic(&dir.join("profile_export.jsonl"), &aiperf_records)?;
+    output::write_json(&dir.join("run.json"), &result.run_info)?;
+    Ok(())
+}
+
+/// Print `payload` as JSON between two sentinel lines on stdout (AICR's job-wrapper framing).
+fn print_framed(sentinel: &str, export: &AiperfExport) -> anyhow::Result<()> {
+    let payload = serde_json::to_string(export).context("cannot serialise the export")?;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    writeln!(out, "{sentinel}")?;
+    writeln!(out, "{payload}")?;
+    writeln!(out, "{sentinel}")?;
+    out.flush()?;
+    Ok(())
+}
+
+/// Wait for Ctrl-C or SIGTERM.
+pub async fn wait_for_stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+async fn show_progress_line(progress: Arc<Progress>, expected: Option<u64>) {
+    let started = tokio::time::Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    loop {
+        tick.tick().await;
+        let s = progress.snapshot();
+        let secs = started.elapsed().as_secs_f64().max(1e-9);
+        let total = expected.map(|n| format!("/{n}")).unwrap_or_default();
+        eprint!(
+            "\r\x1b[2K{:>6.1}s  done {}{}  failed {}  in flight {}  {:.0} output tok/s",
+            secs,
+            s.completed,
+            total,
+            s.failed,
+            s.in_flight,
+            s.output_tokens as f64 / secs
+        );
+    }
+}
+
+/// User + system CPU seconds of this process, from `/proc/self/stat` (Linux); `None` elsewhere.
+pub fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may contain spaces) start after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line, i.e. 11 and 12 after ')'.
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / clock_ticks_per_second())
+}
+
+fn clock_ticks_per_second() -> f64 {
+    // USER_HZ is 100 on every Linux architecture infergate targets.
+    100.0
+}
+
+/// Format a wall-clock time as RFC 3339 UTC with milliseconds.
+pub fn rfc3339(t: SystemTime) -> String {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs();
+    let millis = d.subsec_millis();
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let (h, m, s) = (rem / 3600, (rem % 3600) / 60, rem % 60);
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = if month <= 2 { y + 1 } else { y };
+    format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}.{millis:03}Z")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_formats_known_instants() {
+        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+        let t = UNIX_EPOCH + Duration::from_millis(1_795_920_000_123);
+        assert_eq!(rfc3339(t), "2026-11-29T00:00:00.123Z");
+        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
+        assert_eq!(rfc3339(leap), "2000-02-29T00:00:00.000Z");
+    }
+
+    #[test]
+    fn process_cpu_time_is_readable_on_linux() {
+        if cfg!(target_os = "linux") {
+            let a = process_cpu_seconds().expect("/proc/self/stat parses");
+            assert!(a >= 0.0);
+        }
+    }
+}
