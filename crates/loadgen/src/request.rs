@@ -36,8 +36,10 @@ use tokio::time::Instant;
 const MAX_BODY_BYTES: usize = 64 << 20;
 
 /// After `[DONE]`, how long to wait for the end of the HTTP body so the connection can be reused.
-/// The result is already final; if the server does not end the body, the connection is dropped.
-const DRAIN_AFTER_DONE: Duration = Duration::from_secs(1);
+/// The record is already final; if the server does not end the body in time, the connection is
+/// dropped (the next request opens a new one). Kept short because, in closed loop, the worker's
+/// next request waits for it.
+const DRAIN_AFTER_DONE: Duration = Duration::from_millis(250);
 
 /// Headers that name the worker that served a request, in order of preference.
 const WORKER_HEADERS: [&str; 2] = ["x-infergate-worker", "x-worker-instance-id"];
@@ -144,7 +146,7 @@ impl Requester {
         self.progress.started();
         let sent_at = Instant::now();
         let send_ns = self.clock.ns_at(sent_at);
-        let result = {
+        let driven = {
             let work = self.drive(Arc::clone(&planned.body), &mut st);
             tokio::select! {
                 biased;
@@ -158,6 +160,18 @@ impl Requester {
                     "the run was stopped while this request was in flight",
                 )),
             }
+        };
+        let result = match driven {
+            Ok(Some(rest)) => {
+                // `[DONE]` arrived: the record is final. Read the end of the body (bounded) so the
+                // connection goes back to the pool, outside the timeout and abort above.
+                if !abort.is_cancelled() {
+                    drain(rest).await;
+                }
+                Ok(())
+            }
+            Ok(None) => Ok(()),
+            Err(f) => Err(f),
         };
         let end_ns = match (&result, st.end_ns) {
             (Ok(()), Some(t)) => t,
@@ -192,7 +206,9 @@ impl Requester {
         record
     }
 
-    async fn drive(&self, body: Arc<[u8]>, st: &mut State) -> Result<(), Fail> {
+    /// Send and read the response. `Ok(Some(body))`: complete at `[DONE]`, with the rest of the
+    /// HTTP body still to be drained.
+    async fn drive(&self, body: Arc<[u8]>, st: &mut State) -> Result<Option<Incoming>, Fail> {
         let mut req = Request::new(Full::new(Bytes::from_owner(body)));
         *req.method_mut() = Method::POST;
         *req.uri_mut() = self.uri.clone();
@@ -222,11 +238,15 @@ impl Requester {
         } else {
             // Not streaming, or the server answered a streaming request with one JSON body
             // (typically an error object): one content response when the body completes.
-            self.read_whole(body, st).await
+            self.read_whole(body, st).await.map(|()| None)
         }
     }
 
-    async fn read_stream(&self, mut body: Incoming, st: &mut State) -> Result<(), Fail> {
+    async fn read_stream(
+        &self,
+        mut body: Incoming,
+        st: &mut State,
+    ) -> Result<Option<Incoming>, Fail> {
         let mut decoder = SseDecoder::new();
         let mut finished = false;
         let mut last_ns = st.headers_ns.unwrap_or(0);
@@ -251,8 +271,7 @@ impl Requester {
             while let Some(event) = decoder.next_event().map_err(sse_fail)? {
                 if event.is_done() {
                     st.end_ns = Some(now);
-                    drain(body).await;
-                    return success_or_empty(st);
+                    return success_or_empty(st).map(|()| Some(body));
                 }
                 let parsed = openai::parse_into(event.data, &mut st.text).map_err(json_fail)?;
                 if parsed.has_content() {
@@ -274,7 +293,7 @@ impl Requester {
             ));
         }
         st.end_ns = Some(last_ns);
-        success_or_empty(st)
+        success_or_empty(st).map(|()| None)
     }
 
     async fn read_whole(&self, mut body: Incoming, st: &mut State) -> Result<(), Fail> {
