@@ -33,4 +33,6 @@ pub mod verdict;
 pub use error::GateError;
 pub use plan::{GateFlags, GatePlan, RunPlan};
 pub use recipe::Recipe;
-pub use verdict::{evaluate, GateStatus, Measured, Verdict};
+pub use verdict::{
+    evaluate, evaluate_with_evidence, Evidence, GateStatus, Measured, StalledTrial, Verdict,
+};

@@ -7,13 +7,19 @@
 //! A missing (or non-finite, or negative) metric is an error — [`GateStatus::CouldNotMeasure`] —
 //! never 0 (upstream turns a missing TTFT into 0 ms, which passes).
 //!
-//! Built so that confidence intervals (issue 6) can extend it: each constraint has a `ci` slot and
-//! an `Inconclusive` status, and the overall status has `Inconclusive` and `Invalid`.
+//! [`evaluate_with_evidence`] extends it with infergate's honest verdicts (issue 6,
+//! `infergate-evidence`): each constraint gets its confidence interval (`ci`) and may be
+//! `Inconclusive`; a stall is explained in [`Verdict::notes`]; a client bottleneck makes the
+//! verdict `Invalid`. Upstream's printed lines stay byte-identical for the point estimates.
 
 use crate::constraint::{
     scaled_throughput_threshold, throughput_pass_floor, ttft_pass_ceiling, Comparator, Threshold,
 };
 use crate::plan::RunPlan;
+use infergate_evidence::measure::RunEvidence;
+use infergate_evidence::rule::{judge, Bound, Decision, Direction, Interval};
+use infergate_evidence::selfcheck::ClientVerdict;
+use infergate_evidence::stall::StallFinding;
 use serde::Serialize;
 
 /// What the benchmark measured. `None` = the result has no such metric.
@@ -134,6 +140,10 @@ pub struct Verdict {
     /// The validator's stdout lines as upstream prints them: the `RESULT:` lines, then one
     /// `… constraint: <raw> → PASS` line per passing constraint up to the first failure.
     pub stdout: Vec<String>,
+    /// infergate's explanations printed after the message (issue 6): what a stall was, what
+    /// upstream's single-run rule would have said. Empty for [`evaluate`].
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 impl Verdict {
@@ -159,16 +169,19 @@ impl Verdict {
             measured: Measured::default(),
             constraints: Vec::new(),
             stdout: Vec::new(),
+            notes: Vec::new(),
         }
     }
 
     /// What `validate` prints on stdout: [`Verdict::stdout`], then the message when there is one
-    /// (the failure with the measured value, the constraint and the tolerance; or the skip reason).
+    /// (the failure with the measured value, the constraint and the tolerance; or the skip reason),
+    /// then infergate's [`Verdict::notes`].
     pub fn display_lines(&self) -> Vec<String> {
         let mut lines = self.stdout.clone();
         if let Some(m) = &self.message {
             lines.push(m.clone());
         }
+        lines.extend(self.notes.iter().cloned());
         lines
     }
 }
@@ -234,11 +247,13 @@ pub fn evaluate(plan: &RunPlan, measured: Measured) -> Verdict {
         measured,
         constraints: Vec::new(),
         stdout,
+        notes: Vec::new(),
     }
 }
 
 /// Combines per-constraint results: any failure fails (the first one's message is the verdict's),
-/// else any inconclusive is inconclusive, else pass. Lines stop at the first failure.
+/// else any inconclusive is inconclusive, else pass. PASS lines are printed up to the first
+/// failure; an inconclusive constraint prints no line of its own (its text is the message).
 pub fn decide(
     measured: Measured,
     constraints: Vec<ConstraintResult>,
@@ -259,7 +274,9 @@ pub fn decide(
         if first_fail.is_some() {
             break;
         }
-        stdout.push(c.message.clone());
+        if c.status == ConstraintStatus::Pass {
+            stdout.push(c.message.clone());
+        }
     }
     let (status, message) = match (first_fail, first_inconclusive) {
         (Some(m), _) => (GateStatus::Failed, Some(m)),
@@ -272,6 +289,7 @@ pub fn decide(
         measured,
         constraints,
         stdout,
+        notes: Vec::new(),
     }
 }
 
@@ -342,6 +360,144 @@ fn judge_ttft(t: &Threshold, measured: f64) -> ConstraintResult {
         },
         message,
     }
+}
+
+/// What infergate knows beyond the two point estimates (issue 6): their confidence intervals,
+/// the run's stall analysis, a stalled trial under `--trials`, and the client self-check. Rules
+/// in docs/verdicts.md; built by [`Evidence::from_run`] or by hand.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Evidence {
+    /// Interval of the measured throughput; `None` judges throughput by upstream's rule alone.
+    pub throughput_ci: Option<Interval>,
+    /// Interval of the measured TTFT p99; `None` judges it by upstream's rule alone.
+    pub ttft_p99_ci: Option<Interval>,
+    /// The stall analysis; its explanation is printed when TTFT p99 does not pass.
+    pub stall: Option<StallFinding>,
+    /// `--trials`: a trial whose own TTFT p99 failed with confidence and was blamed on one
+    /// worker; TTFT p99 then fails whatever the pooled trials say.
+    pub stalled_trial: Option<StalledTrial>,
+    /// The load generator's self-check; a bottleneck makes the verdict INVALID.
+    pub client: Option<ClientVerdict>,
+}
+
+/// A trial that failed TTFT p99 because of an attributed stall.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StalledTrial {
+    /// Which trial (1-based).
+    pub trial: usize,
+    /// Of how many.
+    pub trials: usize,
+    /// Its own TTFT p99, ms.
+    pub ttft_p99_ms: f64,
+    /// Its stall explanation.
+    pub explanation: String,
+}
+
+impl Evidence {
+    /// The intervals of a run's (or pooled trials') evidence, with the stall analysis and the
+    /// self-check when there are.
+    pub fn from_run(
+        run: &RunEvidence,
+        stall: Option<StallFinding>,
+        client: Option<ClientVerdict>,
+    ) -> Evidence {
+        Evidence {
+            throughput_ci: Some(
+                run.throughput
+                    .map_or(Interval::unknown(run.level), |e| e.interval),
+            ),
+            ttft_p99_ci: Some(
+                run.ttft_p99
+                    .map_or(Interval::unknown(run.level), |e| e.interval),
+            ),
+            stall,
+            stalled_trial: None,
+            client,
+        }
+    }
+}
+
+/// [`evaluate`], then infergate's confidence rule on each constraint that has an interval
+/// (`infergate_evidence::rule`): a PASS or FAIL stands only when the interval lies wholly on
+/// its side of the effective bound, otherwise the constraint is INCONCLUSIVE (exit 5) with the
+/// interval in its message. The `RESULT:` and PASS lines stay byte-identical to upstream's; a
+/// FAIL keeps upstream's message. A stalled trial fails TTFT p99; a client bottleneck makes the
+/// whole verdict INVALID (exit 4) with the self-check's reason, and no PASS line is printed.
+pub fn evaluate_with_evidence(plan: &RunPlan, measured: Measured, evidence: &Evidence) -> Verdict {
+    let base = evaluate(plan, measured);
+    if base.status == GateStatus::CouldNotMeasure {
+        return base;
+    }
+    let results: Vec<String> = base
+        .stdout
+        .iter()
+        .take_while(|l| l.starts_with("RESULT: "))
+        .cloned()
+        .collect();
+    let mut notes = Vec::new();
+    let mut constraints = base.constraints;
+    for c in &mut constraints {
+        let throughput = c.name == crate::constraint::INFERENCE_THROUGHPUT;
+        let (interval, what, unit, direction) = if throughput {
+            (
+                evidence.throughput_ci,
+                "throughput",
+                "tokens/sec",
+                Direction::AtLeast,
+            )
+        } else {
+            (evidence.ttft_p99_ci, "TTFT p99", "ms", Direction::AtMost)
+        };
+        let Some(interval) = interval else { continue };
+        let bound = Bound::from_effective(direction, c.scaled_threshold, c.effective_threshold);
+        let j = judge(&bound, c.measured, &interval);
+        if let (Some(l), Some(u)) = (j.interval.lower, j.interval.upper) {
+            c.ci = Some((l, u));
+        }
+        if j.decision == Decision::Inconclusive {
+            if c.status == ConstraintStatus::Fail {
+                notes.push(format!(
+                    "upstream's single-run rule would fail this run: {}",
+                    c.message
+                ));
+            }
+            c.status = ConstraintStatus::Inconclusive;
+            c.message = j.explain(what, unit);
+        }
+    }
+    if let Some(st) = &evidence.stalled_trial {
+        if let Some(c) = constraints
+            .iter_mut()
+            .find(|c| c.name == crate::constraint::INFERENCE_TTFT_P99)
+        {
+            if c.status != ConstraintStatus::Fail {
+                c.status = ConstraintStatus::Fail;
+                c.message = format!(
+                    "inference TTFT p99 {:.2} ms in trial {} of {} does not satisfy constraint {} \
+                     (with 10% tolerance); a stall in one trial fails the gate",
+                    st.ttft_p99_ms,
+                    st.trial,
+                    st.trials,
+                    crate::constraint::go_quote(&c.raw)
+                );
+            }
+            notes.push(st.explanation.clone());
+        }
+    }
+    let ttft_not_passed = constraints.iter().any(|c| {
+        c.name == crate::constraint::INFERENCE_TTFT_P99 && c.status != ConstraintStatus::Pass
+    });
+    if let (Some(stall), true, None) = (&evidence.stall, ttft_not_passed, &evidence.stalled_trial) {
+        notes.push(stall.explanation());
+    }
+    let mut v = decide(measured, constraints, results.clone());
+    if let Some(ClientVerdict::Bottleneck(reason)) = &evidence.client {
+        v.status = GateStatus::Invalid;
+        v.message = Some(reason.clone());
+        v.stdout = results;
+    }
+    v.notes = notes;
+    v
 }
 
 #[cfg(test)]
@@ -527,5 +683,147 @@ mod tests {
         let v = decide(v.measured, v.constraints, v.stdout[..2].to_vec());
         assert_eq!(v.status, GateStatus::Inconclusive);
         assert_eq!(v.message.as_deref(), Some("TTFT p99 undecided"));
+    }
+
+    fn iv(l: f64, u: f64) -> Option<Interval> {
+        Some(Interval::closed(l, u, 0.95))
+    }
+
+    #[test]
+    fn evidence_keeps_upstreams_lines_when_decided() {
+        let p = plan("h100-eks", None);
+        let e = Evidence {
+            throughput_ci: iv(106000.0, 111000.0),
+            ttft_p99_ci: iv(650.0, 720.0),
+            ..Evidence::default()
+        };
+        let v = evaluate_with_evidence(&p, m(108789.87, 687.5), &e);
+        let plain = evaluate(&p, m(108789.87, 687.5));
+        assert_eq!(v.status, GateStatus::Passed);
+        assert_eq!(
+            v.display_lines(),
+            plain.display_lines(),
+            "byte-identical on a decided pass"
+        );
+        assert_eq!(v.constraints[1].ci, Some((650.0, 720.0)));
+        // A decided failure keeps upstream's message too.
+        let e = Evidence {
+            throughput_ci: iv(106000.0, 111000.0),
+            ttft_p99_ci: iv(4000.0, 5000.0),
+            ..Evidence::default()
+        };
+        let v = evaluate_with_evidence(&p, m(108789.87, 4485.0), &e);
+        assert_eq!(v.status, GateStatus::Failed);
+        assert_eq!(
+            v.display_lines(),
+            evaluate(&p, m(108789.87, 4485.0)).display_lines()
+        );
+    }
+
+    #[test]
+    fn an_interval_across_the_bound_is_inconclusive_never_a_pass_or_fail() {
+        let p = plan("h100-eks", None);
+        let e = Evidence {
+            throughput_ci: iv(106000.0, 111000.0),
+            ttft_p99_ci: iv(2100.0, 2350.0),
+            ..Evidence::default()
+        };
+        // Upstream would fail 2250 ms (> 2200); the interval reaches below the ceiling.
+        let v = evaluate_with_evidence(&p, m(108789.87, 2250.0), &e);
+        assert_eq!(v.status, GateStatus::Inconclusive);
+        assert_eq!(v.status.exit_code(), 5);
+        assert_eq!(v.constraints[1].status, ConstraintStatus::Inconclusive);
+        assert_eq!(
+            v.stdout,
+            [
+                "RESULT: Inference throughput: 108789.87 tokens/sec",
+                "RESULT: Inference TTFT p99: 2250.00 ms",
+                "Throughput constraint: >= 50000 \u{2192} PASS",
+            ]
+        );
+        let msg = v.message.clone().unwrap();
+        assert!(
+            msg.contains("95 % interval 2100.00–2350.00 ms") && msg.contains("not decided"),
+            "{msg}"
+        );
+        assert!(
+            v.notes[0].starts_with(
+                "upstream's single-run rule would fail this run: inference TTFT p99 2250.00 ms"
+            ),
+            "{:?}",
+            v.notes
+        );
+        // Unknown interval: nothing can be claimed with confidence.
+        let e = Evidence {
+            throughput_ci: Some(Interval::unknown(0.95)),
+            ..Evidence::default()
+        };
+        let v = evaluate_with_evidence(&p, m(108789.87, 687.5), &e);
+        assert_eq!(v.status, GateStatus::Inconclusive);
+        assert_eq!(
+            v.stdout.len(),
+            3,
+            "RESULT ×2 + the TTFT PASS line: {:?}",
+            v.stdout
+        );
+    }
+
+    #[test]
+    fn a_starved_client_is_invalid_not_a_failure() {
+        let p = plan("h100-eks", None);
+        let e = Evidence {
+            throughput_ci: iv(48000.0, 52000.0),
+            ttft_p99_ci: iv(1200.0, 1300.0),
+            client: Some(ClientVerdict::Bottleneck(
+                "the load generator was the bottleneck: 446 of 2048 in flight".into(),
+            )),
+            ..Evidence::default()
+        };
+        // Throughput 50000 ≥ 45000 would pass; TTFT 1265 passes; but the client held 446 of 2048.
+        let v = evaluate_with_evidence(&p, m(50000.0, 1265.0), &e);
+        assert_eq!(v.status, GateStatus::Invalid);
+        assert_eq!(v.status.exit_code(), 4);
+        assert_eq!(
+            v.stdout.len(),
+            2,
+            "RESULT lines only, no PASS claimed: {:?}",
+            v.stdout
+        );
+        assert!(v.message.unwrap().contains("446 of 2048"));
+        // Even when the numbers would fail, a starved client makes it INVALID, not FAIL.
+        let v = evaluate_with_evidence(
+            &p,
+            m(30000.0, 5000.0),
+            &Evidence {
+                throughput_ci: iv(29000.0, 31000.0),
+                ttft_p99_ci: iv(4800.0, 5200.0),
+                ..e
+            },
+        );
+        assert_eq!(v.status, GateStatus::Invalid);
+    }
+
+    #[test]
+    fn a_stalled_trial_fails_ttft_and_says_stall() {
+        let p = plan("h100-eks", None);
+        let e = Evidence {
+            throughput_ci: iv(100000.0, 110000.0),
+            ttft_p99_ci: iv(900.0, 1900.0),
+            stalled_trial: Some(StalledTrial {
+                trial: 2,
+                trials: 3,
+                ttft_p99_ms: 9200.0,
+                explanation: "stall: worker 3 held up to 1022 requests in flight".into(),
+            }),
+            ..Evidence::default()
+        };
+        let v = evaluate_with_evidence(&p, m(105000.0, 1500.0), &e);
+        assert_eq!(v.status, GateStatus::Failed);
+        let msg = v.message.clone().unwrap();
+        assert!(msg.starts_with("inference TTFT p99 9200.00 ms in trial 2 of 3 does not satisfy constraint \"<= 2000\""), "{msg}");
+        assert_eq!(
+            v.display_lines().last().unwrap(),
+            "stall: worker 3 held up to 1022 requests in flight"
+        );
     }
 }
