@@ -7,9 +7,11 @@
 //! does), print, or talk to Kubernetes. The per-chunk hot path does not allocate (beyond
 //! appending received text and a timestamp into a pre-sized vector), lock or log.
 //!
-//! Transport: plain HTTP/1.1 over a keep-alive pool (hyper-util's legacy client, `TCP_NODELAY`,
-//! one connection per in-flight request). `https` URLs are rejected for now; TLS can be added
-//! behind a cargo feature without changing this API.
+//! Transport: plain HTTP/1.1 keep-alive connections (hyper 1's client connections), one per
+//! in-flight request, `TCP_NODELAY`, each driven inside the task that reads its response (see
+//! `conn`). `https` URLs are rejected for now; TLS can be added behind a cargo feature without
+//! changing this API. The probe uses hyper-util's pooled client (a few requests, no timing
+//! precision needed).
 //!
 //! # Example
 //!
@@ -56,6 +58,7 @@
 
 mod cancel;
 mod clock;
+mod conn;
 mod dns;
 mod error;
 pub mod openai;

@@ -11,13 +11,17 @@
 //!
 //! Must not: print, or retry beyond the window.
 
+use crate::dns::CachingResolver;
 use crate::openai;
-use crate::request::{error_chain, http_client, is_refused, redact, HttpClient};
+use crate::request::{error_chain, is_refused, redact};
 use crate::{CancelToken, LoadgenError, Target};
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use serde::Deserialize;
 use std::fmt;
 use std::time::Duration;
@@ -201,6 +205,20 @@ pub struct ProbeReport {
     pub cancelled: bool,
     /// Total time the probe took.
     pub elapsed: Duration,
+}
+
+/// The probe's client: hyper-util's pooled client (a handful of requests, no timing precision
+/// needed), with the host name resolved once.
+type HttpClient = Client<HttpConnector<CachingResolver>, Full<Bytes>>;
+
+fn http_client() -> HttpClient {
+    let mut connector = HttpConnector::new_with_resolver(CachingResolver::default());
+    connector.set_nodelay(true);
+    connector.enforce_http(true);
+    Client::builder(TokioExecutor::new())
+        .pool_timer(TokioTimer::new())
+        .pool_idle_timeout(Duration::from_secs(90))
+        .build(connector)
 }
 
 struct Prober {

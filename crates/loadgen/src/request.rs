@@ -1,8 +1,8 @@
 //! One request, end to end: send the planned body, time the response on the run's clock, decode
 //! it, classify any failure, and produce its [`RequestRecord`].
 //!
-//! Timing (AIPerf's points, peers.md §1.4): `send_ns` just before the request is handed to the
-//! connection pool (so it includes connection acquisition); `headers_ns` when the response head
+//! Timing (AIPerf's points, peers.md §1.4): `send_ns` just before a connection is taken (so it
+//! includes opening one when needed, and writing the request); `headers_ns` when the response head
 //! is parsed; one timestamp per network frame, inherited by every SSE event that frame completes;
 //! a content timestamp for each event carrying non-empty output; `end_ns` at `[DONE]`, at the end
 //! of the body, or at the failure.
@@ -12,19 +12,16 @@
 //! `max_tokens`.
 
 use crate::clock::Clock;
-use crate::dns::CachingResolver;
+use crate::conn::{Conn, Connector};
 use crate::openai::{self, ParseError};
 use crate::progress::Progress;
 use crate::sse::{SseDecoder, SseError};
 use crate::{CancelToken, LoadgenError, Target};
 use bytes::Bytes;
-use http::header::CONTENT_TYPE;
-use http::{HeaderMap, Method, Request, Uri};
+use http::header::{CONTENT_TYPE, HOST};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, Uri};
 use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
+use hyper::body::{Frame, Incoming};
 use infergate_model::{
     Failure, FailureKind, Nanos, Phase, PlannedRequest, RequestRecord, TokenCounter, Usage,
 };
@@ -44,27 +41,11 @@ const DRAIN_AFTER_DONE: Duration = Duration::from_millis(250);
 /// Headers that name the worker that served a request, in order of preference.
 const WORKER_HEADERS: [&str; 2] = ["x-infergate-worker", "x-worker-instance-id"];
 
-/// The HTTP client type shared by every request of a run.
-pub(crate) type HttpClient = Client<HttpConnector<CachingResolver>, Full<Bytes>>;
-
-/// A keep-alive HTTP/1 client with `TCP_NODELAY`; it opens one connection per concurrent request
-/// and keeps every idle one (no cap), so the pool grows to the concurrency. The host name is
-/// resolved once (see `dns`).
-pub(crate) fn http_client() -> HttpClient {
-    let mut connector = HttpConnector::new_with_resolver(CachingResolver::default());
-    connector.set_nodelay(true);
-    connector.enforce_http(true);
-    Client::builder(TokioExecutor::new())
-        .pool_timer(TokioTimer::new())
-        .pool_idle_timeout(Duration::from_secs(90))
-        .pool_max_idle_per_host(usize::MAX)
-        .build(connector)
-}
-
 /// Sends requests to one endpoint and records them.
 pub(crate) struct Requester {
-    client: HttpClient,
-    uri: Uri,
+    connector: Connector,
+    /// Origin-form path (`/v1/chat/completions`, with the base URL's prefix).
+    path: Uri,
     headers: HeaderMap,
     streaming: bool,
     timeout: Duration,
@@ -100,6 +81,8 @@ struct State {
     worker: Option<String>,
     /// Set on success: when the response finished.
     end_ns: Option<Nanos>,
+    /// The connection carrying this request, once one was obtained.
+    conn: Option<Conn>,
 }
 
 impl Requester {
@@ -112,10 +95,26 @@ impl Requester {
         clock: Clock,
         progress: Arc<Progress>,
     ) -> Result<Self, LoadgenError> {
+        let uri = target.endpoint(path)?;
+        let bad = |reason: &str| LoadgenError::InvalidUrl {
+            url: uri.to_string(),
+            reason: reason.to_string(),
+        };
+        let authority = uri.authority().ok_or_else(|| bad("missing host"))?.clone();
+        let port = authority.port_u16().unwrap_or(80);
+        let origin_form: Uri = uri
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/")
+            .parse()
+            .map_err(|_| bad("invalid path"))?;
+        let mut headers = target.request_headers();
+        let host = HeaderValue::from_str(authority.as_str()).map_err(|_| bad("invalid host"))?;
+        headers.insert(HOST, host);
         Ok(Requester {
-            client: http_client(),
-            uri: target.endpoint(path)?,
-            headers: target.request_headers(),
+            connector: Connector::new(authority.host(), port),
+            path: origin_form,
+            headers,
             streaming,
             timeout,
             counter,
@@ -127,12 +126,16 @@ impl Requester {
 
     /// Send `planned` now and wait for the whole response (bounded by the request timeout and by
     /// `abort`). Never fails: every problem becomes the record's [`Failure`].
+    ///
+    /// `slot` holds the caller's idle connection: it is used (or a new one opened) and, when the
+    /// request completed cleanly, the connection is left there for the next request.
     pub(crate) async fn execute(
         &self,
         planned: PlannedRequest,
         phase: Phase,
         scheduled_ns: Option<Nanos>,
         abort: &CancelToken,
+        slot: &mut Option<Conn>,
     ) -> RequestRecord {
         let mut st = State {
             status: None,
@@ -142,12 +145,13 @@ impl Requester {
             usage: None,
             worker: None,
             end_ns: None,
+            conn: None,
         };
         self.progress.started();
         let sent_at = Instant::now();
         let send_ns = self.clock.ns_at(sent_at);
         let driven = {
-            let work = self.drive(Arc::clone(&planned.body), &mut st);
+            let work = self.drive(Arc::clone(&planned.body), &mut st, slot);
             tokio::select! {
                 biased;
                 r = work => r,
@@ -162,15 +166,33 @@ impl Requester {
             }
         };
         let result = match driven {
-            Ok(Some(rest)) => {
-                // `[DONE]` arrived: the record is final. Read the end of the body (bounded) so the
-                // connection goes back to the pool, outside the timeout and abort above.
-                if !abort.is_cancelled() {
-                    drain(rest).await;
+            Ok(rest) => {
+                if let (Some(mut body), Some(conn)) = (rest, st.conn.as_mut()) {
+                    // `[DONE]` arrived: the record is final. Read the end of the body (bounded)
+                    // so the connection can be reused, outside the timeout and abort above.
+                    let mut ended = false;
+                    if !abort.is_cancelled() {
+                        let deadline = Instant::now() + DRAIN_AFTER_DONE;
+                        loop {
+                            match tokio::time::timeout_at(deadline, conn.frame(&mut body)).await {
+                                Ok(Some(Ok(_))) => continue,
+                                Ok(None) => ended = true,
+                                _ => {}
+                            }
+                            break;
+                        }
+                    }
+                    if !ended {
+                        st.conn = None;
+                    }
+                }
+                if let Some(mut conn) = st.conn.take().filter(Conn::reusable) {
+                    conn.reused = true;
+                    *slot = Some(conn);
                 }
                 Ok(())
             }
-            Ok(None) => Ok(()),
+            // A connection interrupted mid-request is dropped (hyper closes it).
             Err(f) => Err(f),
         };
         let end_ns = match (&result, st.end_ns) {
@@ -206,18 +228,64 @@ impl Requester {
         record
     }
 
-    /// Send and read the response. `Ok(Some(body))`: complete at `[DONE]`, with the rest of the
-    /// HTTP body still to be drained.
-    async fn drive(&self, body: Arc<[u8]>, st: &mut State) -> Result<Option<Incoming>, Fail> {
+    fn build_request(&self, body: Arc<[u8]>) -> Request<Full<Bytes>> {
         let mut req = Request::new(Full::new(Bytes::from_owner(body)));
         *req.method_mut() = Method::POST;
-        *req.uri_mut() = self.uri.clone();
+        *req.uri_mut() = self.path.clone();
         *req.headers_mut() = self.headers.clone();
-        let resp = self
-            .client
-            .request(req)
-            .await
-            .map_err(|e| classify_send_error(&e))?;
+        req
+    }
+
+    /// Get a connection, send, and wait for the response head. A reused (keep-alive) connection
+    /// that turns out closed before the request was written is replaced once by a new one.
+    async fn send(
+        &self,
+        body: Arc<[u8]>,
+        st: &mut State,
+        slot: &mut Option<Conn>,
+    ) -> Result<Response<Incoming>, Fail> {
+        let mut req = self.build_request(body);
+        loop {
+            let mut conn = match slot.take() {
+                Some(conn) => conn,
+                None => self.connector.connect().await.map_err(|e| {
+                    let kind = if e.is_refused() {
+                        FailureKind::ConnectRefused
+                    } else {
+                        FailureKind::Connect
+                    };
+                    Fail::new(kind, e.to_string())
+                })?,
+            };
+            let reused = conn.reused;
+            if let Err(e) = conn.ready().await {
+                if reused {
+                    continue;
+                }
+                return Err(Fail::new(FailureKind::Connect, error_chain(&e)));
+            }
+            match conn.send(req).await {
+                Ok(resp) => {
+                    st.conn = Some(conn);
+                    return Ok(resp);
+                }
+                Err(mut e) => match e.take_message() {
+                    Some(unsent) if reused => req = unsent,
+                    _ => return Err(Fail::new(FailureKind::Connect, error_chain(e.error()))),
+                },
+            }
+        }
+    }
+
+    /// Send and read the response. `Ok(Some(body))`: complete at `[DONE]`, with the rest of the
+    /// HTTP body still to be drained.
+    async fn drive(
+        &self,
+        body: Arc<[u8]>,
+        st: &mut State,
+        slot: &mut Option<Conn>,
+    ) -> Result<Option<Incoming>, Fail> {
+        let resp = self.send(body, st, slot).await?;
         let now = self.clock.now_ns();
         st.headers_ns = Some(now);
         let status = resp.status();
@@ -230,7 +298,7 @@ impl Requester {
             .is_some_and(|v| v.trim_start().starts_with("application/json"));
         let body = resp.into_body();
         if !status.is_success() {
-            let detail = read_prefix(body, Failure::MAX_DETAIL).await;
+            let detail = read_prefix(st, body, Failure::MAX_DETAIL).await;
             return Err(Fail::new(FailureKind::HttpStatus, detail));
         }
         if self.streaming && !is_json {
@@ -251,7 +319,7 @@ impl Requester {
         let mut finished = false;
         let mut last_ns = st.headers_ns.unwrap_or(0);
         loop {
-            let frame = match body.frame().await {
+            let frame = match next_frame(&mut st.conn, &mut body).await {
                 None => break,
                 Some(Ok(frame)) => frame,
                 Some(Err(e)) => {
@@ -299,7 +367,7 @@ impl Requester {
     async fn read_whole(&self, mut body: Incoming, st: &mut State) -> Result<(), Fail> {
         let mut buf: Vec<u8> = Vec::new();
         let mut last_ns = st.headers_ns.unwrap_or(0);
-        while let Some(frame) = body.frame().await {
+        while let Some(frame) = next_frame(&mut st.conn, &mut body).await {
             let frame = frame.map_err(|e| {
                 Fail::new(
                     FailureKind::StreamEndedEarly,
@@ -324,6 +392,18 @@ impl Requester {
         st.usage = parsed.usage;
         st.end_ns = Some(last_ns);
         success_or_empty(st)
+    }
+}
+
+/// The next body frame, driving the request's connection meanwhile.
+async fn next_frame(
+    conn: &mut Option<Conn>,
+    body: &mut Incoming,
+) -> Option<Result<Frame<Bytes>, hyper::Error>> {
+    match conn {
+        Some(conn) => conn.frame(body).await,
+        // Not reachable (a response implies a connection); reading alone still works.
+        None => body.frame().await,
     }
 }
 
@@ -365,17 +445,11 @@ fn json_fail(e: ParseError) -> Fail {
     Fail::new(FailureKind::MalformedJson, e.to_string())
 }
 
-/// Read the rest of the body after `[DONE]` (bounded) so hyper can reuse the connection.
-async fn drain(mut body: Incoming) {
-    let deadline = Instant::now() + DRAIN_AFTER_DONE;
-    while let Ok(Some(Ok(_))) = tokio::time::timeout_at(deadline, body.frame()).await {}
-}
-
 /// The first `limit` bytes of an error body, lossily decoded (bounded by the caller's timeout).
-async fn read_prefix(mut body: Incoming, limit: usize) -> String {
+async fn read_prefix(st: &mut State, mut body: Incoming, limit: usize) -> String {
     let mut buf = Vec::new();
     while buf.len() < limit {
-        match body.frame().await {
+        match next_frame(&mut st.conn, &mut body).await {
             Some(Ok(frame)) => {
                 if let Ok(data) = frame.into_data() {
                     buf.extend_from_slice(&data);
@@ -394,21 +468,6 @@ fn worker_id(headers: &HeaderMap) -> Option<String> {
         .find_map(|h| headers.get(*h))
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
-}
-
-/// Classify an error from before the response head: refused, other connect errors, and
-/// connections that died before answering.
-fn classify_send_error(e: &hyper_util::client::legacy::Error) -> Fail {
-    let detail = error_chain(e);
-    if e.is_connect() {
-        if is_refused(e) {
-            Fail::new(FailureKind::ConnectRefused, detail)
-        } else {
-            Fail::new(FailureKind::Connect, detail)
-        }
-    } else {
-        Fail::new(FailureKind::Connect, detail)
-    }
 }
 
 pub(crate) fn is_refused(e: &(dyn std::error::Error + 'static)) -> bool {

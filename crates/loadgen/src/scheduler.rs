@@ -8,6 +8,7 @@
 //! everything is merged once at the end. The only shared mutable state is atomics.
 
 use crate::clock::Clock;
+use crate::conn::IdlePool;
 use crate::progress::Progress;
 use crate::request::Requester;
 use crate::{CancelToken, LoadgenError, Target};
@@ -243,6 +244,8 @@ struct Shared {
     /// Set when in-flight requests must end now (recorded as cancelled).
     abort: CancelToken,
     profile_start: watch::Sender<Option<Nanos>>,
+    /// Open loop: idle keep-alive connections (closed-loop workers keep their own).
+    idle: IdlePool,
 }
 
 impl Shared {
@@ -269,6 +272,8 @@ impl Shared {
 
     async fn closed_worker(self: Arc<Self>) -> Vec<RequestRecord> {
         let mut out = Vec::new();
+        // This worker's connection, kept between its requests.
+        let mut conn = None;
         loop {
             if self.stop.is_cancelled() {
                 break;
@@ -281,7 +286,7 @@ impl Shared {
             let planned = self.source.planned(index);
             let record = self
                 .requester
-                .execute(planned, self.phase_of(index), None, &self.abort)
+                .execute(planned, self.phase_of(index), None, &self.abort, &mut conn)
                 .await;
             out.push(record);
         }
@@ -336,6 +341,7 @@ pub async fn run(
         stop: CancelToken::new(),
         abort: CancelToken::new(),
         profile_start: watch::Sender::new(None),
+        idle: IdlePool::default(),
     });
 
     let sampling_done = CancelToken::new();
@@ -480,15 +486,21 @@ async fn open_loop(
         set.spawn(async move {
             let _slot = permit;
             let planned = task_shared.source.planned(this);
-            task_shared
+            let mut conn = task_shared.idle.take();
+            let record = task_shared
                 .requester
                 .execute(
                     planned,
                     task_shared.phase_of(this),
                     Some(scheduled),
                     &task_shared.abort,
+                    &mut conn,
                 )
-                .await
+                .await;
+            if let Some(conn) = conn {
+                task_shared.idle.put(conn);
+            }
+            record
         });
         // Reap finished requests as we go so their tasks' memory is released.
         while let Some(joined) = set.try_join_next() {

@@ -127,6 +127,22 @@ async fn cancel_stops_the_run_and_marks_in_flight_cancelled() {
         .all(|x| x.failure.as_ref().map(|f| f.kind) == Some(FailureKind::Cancelled)));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_closing_connections_is_not_a_failure() {
+    let s = start(Behavior::StreamThenClose { tokens: 3 }, &[]);
+    let r = run_plan(&s.url(), Src::chat(true), LoadPlan::closed(2, 12)).await;
+    assert!(
+        r.records.iter().all(|x| x.is_success()),
+        "{:?}",
+        r.records.iter().find_map(|x| x.failure.as_ref())
+    );
+    assert_eq!(
+        s.stats.connections.load(SeqCst),
+        12,
+        "a new connection per request"
+    );
+}
+
 fn open_mode(rate: f64, arrivals: Arrivals, cap: Option<u32>) -> LoadMode {
     LoadMode::Open {
         rate,
@@ -171,6 +187,12 @@ async fn open_loop_constant_rate_sends_on_schedule() {
     );
     let r = run_plan(&s.url(), Src::chat(true), plan).await;
     assert_on_schedule(&r, &offsets, 5 * MS);
+    // Each request ends long before the next is due: idle connections are reused.
+    assert!(
+        s.stats.connections.load(SeqCst) <= 5,
+        "{:?}",
+        s.stats.connections
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

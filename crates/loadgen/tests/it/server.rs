@@ -23,6 +23,8 @@ pub enum Behavior {
         tokens: u32,
         usage: bool,
     },
+    /// A short well-behaved stream sent with `Connection: close`, then the socket is closed.
+    StreamThenClose { tokens: u32 },
     /// A non-streamed chat completion body.
     Json { body: String },
     /// This status with this body.
@@ -282,6 +284,21 @@ async fn respond(
             tail.extend_from_slice(b"0\r\n\r\n");
             sock.write_all(&tail).await?;
             Ok(true)
+        }
+        Behavior::StreamThenClose { tokens } => {
+            let mut out = SSE_HEAD
+                .replace("\r\n\r\n", "\r\nconnection: close\r\n\r\n")
+                .into_bytes();
+            for i in 0..*tokens {
+                out.extend(chunk(&token_event(i)));
+            }
+            out.extend(chunk(
+                "data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n",
+            ));
+            out.extend(chunk("data: [DONE]\n\n"));
+            out.extend_from_slice(b"0\r\n\r\n");
+            sock.write_all(&out).await?;
+            Ok(false)
         }
         Behavior::Json { body } => {
             sock.write_all(json_response(200, body).as_bytes()).await?;
