@@ -1,10 +1,12 @@
 //! Virtual time: a discrete-event simulation of a client population (closed or open loop)
 //! against the same router and engine code the real-time server runs, producing the
-//! [`RequestRecord`]s a real run would produce — thousands of times faster than real time.
+//! [`RequestRecord`]s a real run would produce — hundreds to thousands of times faster than
+//! real time (≈ 50 ms of CPU for an AICR trial at 2048 in flight, 18 s of virtual time).
 //!
 //! Timeline of one request: the client sends at `send_ns`; it reaches the frontend
 //! `net_delay_ns` later; the frontend decides faults (a 500/429 answers at once), waits
-//! `header_delay_ns`, routes, and queues it on a worker; each token leaves the worker at a step
+//! `header_delay_ns`, routes, and queues it on a worker (an idle worker starts a step at once
+//! with what it has); each token leaves the worker at a step
 //! end and reaches the client `net_delay_ns` later. Closed loop: the client sends its next
 //! request the moment a response ends. The same configuration and seed give identical records.
 
@@ -139,8 +141,6 @@ enum Event {
     Arrive(usize),
     /// Request `i` leaves the frontend (after the header delay) and is routed.
     Route(usize),
-    /// Worker `w` may start a step (batches same-instant arrivals).
-    Kick(usize),
     /// Worker `w`'s step ends.
     StepEnd(usize),
     /// The client has the full response of request `i`.
@@ -160,7 +160,6 @@ struct Sim<'a> {
     engines: Vec<Engine<usize>>,
     in_flight: Vec<u32>,
     reports: Vec<WorkerReport>,
-    kicked: Vec<bool>,
     cold_started: bool,
     next_send: usize,
     warmup_done: usize,
@@ -196,7 +195,6 @@ pub fn run(cfg: &SimConfig, load: &VirtualLoad) -> Result<VirtualRun, SimError> 
         engines,
         in_flight: vec![0; cfg.workers as usize],
         reports,
-        kicked: vec![false; cfg.workers as usize],
         cold_started: false,
         next_send: 0,
         warmup_done: 0,
@@ -324,12 +322,6 @@ impl Sim<'_> {
             }
             Event::Arrive(i) => self.arrive(i),
             Event::Route(i) => self.route(i),
-            Event::Kick(w) => {
-                self.kicked[w] = false;
-                if !self.engines[w].in_step() {
-                    self.start_step(w);
-                }
-            }
             Event::StepEnd(w) => self.step_end(w),
             Event::Done(i) => self.done(i),
         }
@@ -399,9 +391,10 @@ impl Sim<'_> {
             self.push(t, Event::Done(i));
             return;
         }
-        if !self.engines[w].in_step() && !self.kicked[w] {
-            self.kicked[w] = true;
-            self.push(self.now, Event::Kick(w));
+        // An idle worker starts a step at once with what it has, as vLLM's engine loop does;
+        // requests arriving a moment later (even at the same instant) wait for the next step.
+        if !self.engines[w].in_step() {
+            self.start_step(w);
         }
     }
 

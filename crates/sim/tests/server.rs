@@ -404,7 +404,7 @@ async fn real_closed_loop(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_time_and_virtual_time_agree_on_a_small_scenario() {
-    // One worker, 16 clients, 96 requests of 64 in / 32 out; fresh connection per request.
+    // One worker, 16 clients on keep-alive connections, 96 requests of 64 in / 32 out.
     let cfg = small().with_gpus_free(1).unwrap();
     let (c, n, words, out) = (16u32, 96u64, 64u32, 32u32);
     let mut load = VirtualLoad::aicr(c);

@@ -64,6 +64,36 @@ impl Resp {
     }
 }
 
+/// A keep-alive HTTP/1.1 connection for sending requests back to back.
+pub struct Conn {
+    sender: http1::SendRequest<Full<Bytes>>,
+    addr: SocketAddr,
+}
+
+impl Conn {
+    pub async fn open(addr: SocketAddr) -> Conn {
+        let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        stream.set_nodelay(true).unwrap();
+        let (sender, conn) = http1::handshake(TokioIo::new(stream))
+            .await
+            .expect("handshake");
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        Conn { sender, addr }
+    }
+
+    /// Send one request on this connection and read the whole response.
+    pub async fn send(&mut self, method: &str, path: &str, body: Option<&str>) -> Resp {
+        timeout(
+            REQUEST_TIMEOUT,
+            exchange(&mut self.sender, self.addr, method, path, body),
+        )
+        .await
+        .expect("request finished within the bound")
+    }
+}
+
 /// Send one request on a fresh connection and read the whole response.
 pub async fn send(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> Resp {
     timeout(REQUEST_TIMEOUT, send_inner(addr, method, path, body))
@@ -72,14 +102,17 @@ pub async fn send(addr: SocketAddr, method: &str, path: &str, body: Option<&str>
 }
 
 async fn send_inner(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> Resp {
-    let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    stream.set_nodelay(true).unwrap();
-    let (mut sender, conn) = http1::handshake(TokioIo::new(stream))
-        .await
-        .expect("handshake");
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
+    Conn::open(addr).await.send(method, path, body).await
+}
+
+async fn exchange(
+    sender: &mut http1::SendRequest<Full<Bytes>>,
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> Resp {
+    sender.ready().await.expect("connection ready");
     let req = http::Request::builder()
         .method(method)
         .uri(path)
