@@ -338,18 +338,33 @@ fn unit(x: u64) -> f64 {
     (x >> 11) as f64 / (1u64 << 53) as f64
 }
 
-/// The fault of trial `seed` of `kind` on `gpus` workers (drawn from the seed).
-pub fn draw_fault(kind: FaultKind, gpus: u32, seed: u64) -> Fault {
+/// The fault of trial `seed` of `kind` on `gpus` workers (drawn from the seed). `profile` is the
+/// healthy runs' measurement phase `(start, length)` in ns on the deployment's clock (their
+/// medians), so that a stall overlaps what is measured: it starts in the first half of the
+/// phase and lasts 20–60 % of it. Without it, a stall starts 2–8 s in and lasts 5–20 s.
+pub fn draw_fault(kind: FaultKind, gpus: u32, seed: u64, profile: Option<(u64, u64)>) -> Fault {
     let u = |k: u64| unit(mix(seed ^ mix(k)));
     let worker = ((u(1) * f64::from(gpus)) as u32).min(gpus.saturating_sub(1));
     match kind {
         FaultKind::Healthy => Fault::None,
-        FaultKind::Stall => Fault::Stall {
-            worker,
-            factor: 10.0 + 40.0 * u(2),
-            start_ns: ((2.0 + 6.0 * u(3)) * 1e9) as u64,
-            duration_ns: ((5.0 + 15.0 * u(4)) * 1e9) as u64,
-        },
+        FaultKind::Stall => {
+            let (start_ns, duration_ns) = match profile {
+                Some((start, len)) => (
+                    start + (0.5 * u(3) * len as f64) as u64,
+                    ((0.2 + 0.4 * u(4)) * len as f64) as u64,
+                ),
+                None => (
+                    ((2.0 + 6.0 * u(3)) * 1e9) as u64,
+                    ((5.0 + 15.0 * u(4)) * 1e9) as u64,
+                ),
+            };
+            Fault::Stall {
+                worker,
+                factor: 10.0 + 40.0 * u(2),
+                start_ns,
+                duration_ns,
+            }
+        }
         FaultKind::SlowWorker => Fault::SlowWorker {
             worker,
             factor: 2.0 + 4.0 * u(2),
@@ -468,6 +483,8 @@ pub fn run_study(
                     upstream: false,
                 });
             }
+            // The healthy runs' measurement phases, to place stalls inside them.
+            let mut phases: Vec<(u64, u64)> = Vec::new();
             let mut kinds = vec![FaultKind::Healthy];
             kinds.extend(
                 plan.faults
@@ -508,7 +525,7 @@ pub fn run_study(
                         kind as u64,
                         u64::from(i),
                     ]);
-                    let fault = draw_fault(kind, platform.gpus, base);
+                    let fault = draw_fault(kind, platform.gpus, base, median_phase(&phases));
                     let injected = fault_worker(&fault);
                     let mut runs: Vec<Run> = Vec::new();
                     let mut severe = false;
@@ -519,6 +536,9 @@ pub fn run_study(
                                 let seed = seed_of(&[base, runs.len() as u64]);
                                 let records = call(&scenario(fault, seed), &mut runs_total)?;
                                 let evidence = RunEvidence::from_records(&records, look_level);
+                                if kind == FaultKind::Healthy {
+                                    phases.extend(profile_phase(&records));
+                                }
                                 if runs.is_empty() {
                                     severe = kind == FaultKind::Stall
                                         && evidence.ttft_p99.is_some_and(|p| p.estimate > 9000.0);
@@ -597,6 +617,29 @@ pub fn run_study(
         calibrated,
         runs: runs_total,
     })
+}
+
+/// First profile send to last profile end, as (start, length) in ns.
+fn profile_phase(records: &[RequestRecord]) -> Option<(u64, u64)> {
+    let profile = || {
+        records
+            .iter()
+            .filter(|r| r.phase == infergate_model::Phase::Profile)
+    };
+    let start = profile().map(|r| r.send_ns).min()?;
+    let end = profile().map(|r| r.end_ns).max()?;
+    (end > start).then_some((start, end - start))
+}
+
+fn median_phase(phases: &[(u64, u64)]) -> Option<(u64, u64)> {
+    if phases.is_empty() {
+        return None;
+    }
+    let mut starts: Vec<u64> = phases.iter().map(|p| p.0).collect();
+    let mut lens: Vec<u64> = phases.iter().map(|p| p.1).collect();
+    starts.sort_unstable();
+    lens.sort_unstable();
+    Some((starts[starts.len() / 2], lens[lens.len() / 2]))
 }
 
 /// Upstream's single-run rule on point estimates: FAIL when either constraint fails (a missing
