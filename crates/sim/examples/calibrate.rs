@@ -4,8 +4,9 @@
 //!
 //! `cargo run --release -p infergate-sim --example calibrate -- [trials] [profile...]`
 
-use infergate_sim::virtual_time::{run, summarize, VirtualLoad};
+use infergate_sim::virtual_time::{run, VirtualLoad};
 use infergate_sim::{Profile, SimConfig};
+use infergate_stats::{Summary, SummaryOptions};
 use std::time::Instant;
 
 fn main() {
@@ -28,10 +29,15 @@ fn main() {
                 let mut cfg = SimConfig::new(p.clone());
                 cfg.seed = seed;
                 let r = run(&cfg, &VirtualLoad::aicr(c)).expect("valid");
-                let s = summarize(&r.records, cfg.workers);
-                tput.push(s.output_token_throughput);
-                p99.push(s.ttft_p99_ms);
-                p50.push(s.ttft_p50_ms);
+                let opts = SummaryOptions {
+                    confidence: None,
+                    ..SummaryOptions::default()
+                };
+                let s = Summary::from_records(&r.records, &opts);
+                let ttft = s.time_to_first_token.expect("successful requests");
+                tput.push(s.output_token_throughput.unwrap_or(0.0));
+                p99.push(ttft.p99);
+                p50.push(ttft.p50);
             }
             let cpu = t0.elapsed().as_secs_f64() * 1e3 / trials as f64;
             let mmm = |v: &mut Vec<f64>| {

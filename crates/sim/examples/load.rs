@@ -86,7 +86,7 @@ async fn main() {
     }
     let secs = t0.elapsed().as_secs_f64();
     ttft.sort_by(f64::total_cmp);
-    let pct = |p: f64| infergate_sim::virtual_time::percentile(&ttft, p);
+    let pct = |p: f64| infergate_stats::percentile_sorted(&ttft, p).unwrap_or(f64::NAN);
     println!(
         "{} requests in {secs:.2} s: {:.0} output tok/s, TTFT p50 {:.1} ms p99 {:.1} ms, {:.1} MB received, client CPU {:.2} s",
         ttft.len(),

@@ -398,7 +398,7 @@ async fn real_closed_loop(
     }
     let secs = t0.elapsed().as_secs_f64();
     ttfts.sort_by(f64::total_cmp);
-    let p50 = virtual_time::percentile(&ttfts, 50.0);
+    let p50 = infergate_stats::percentile_sorted(&ttfts, 50.0).unwrap();
     ((n as f64) * f64::from(out) / secs, p50)
 }
 
@@ -415,20 +415,20 @@ async fn real_time_and_virtual_time_agree_on_a_small_scenario() {
     load.output_tokens = out;
     load.net_delay_ns = 200_000;
     let v = virtual_time::run(&cfg, &load).unwrap();
-    let vs = virtual_time::summarize(&v.records, cfg.workers);
+    let vs = common::figures(&v.records, cfg.workers);
     let s = serve(cfg).await;
     let (tput, p50) =
         real_closed_loop(s.local_addr(), c as usize, n as usize, words as usize, out).await;
     s.shutdown().await;
     eprintln!(
         "real {tput:.0} tok/s, TTFT p50 {p50:.2} ms; virtual {:.0} tok/s, {:.2} ms",
-        vs.output_token_throughput, vs.ttft_p50_ms
+        vs.throughput, vs.ttft_p50_ms
     );
-    let tput_err = (tput - vs.output_token_throughput).abs() / vs.output_token_throughput;
+    let tput_err = (tput - vs.throughput).abs() / vs.throughput;
     assert!(
         tput_err <= 0.15,
         "throughput real {tput:.0} vs virtual {:.0}",
-        vs.output_token_throughput
+        vs.throughput
     );
     let p50_err = (p50 - vs.ttft_p50_ms).abs();
     assert!(

@@ -1,14 +1,17 @@
 //! Virtual time as a study tool relies on it: determinism, calibration to the reference's
 //! measurements, and the stall behaviour of round-robin versus least-loaded routing.
 
-use infergate_sim::virtual_time::{run, summarize, Summary, VirtualLoad, VirtualRun};
+mod common;
+
+use common::{figures, Figures as Summary};
+use infergate_sim::virtual_time::{run, VirtualLoad, VirtualRun};
 use infergate_sim::{RouterKind, SimConfig, Stall};
 
 fn trial(profile: &str, concurrency: u32, seed: u64) -> (VirtualRun, Summary) {
     let mut cfg = SimConfig::for_profile(profile).unwrap();
     cfg.seed = seed;
     let r = run(&cfg, &VirtualLoad::aicr(concurrency)).unwrap();
-    let s = summarize(&r.records, cfg.workers);
+    let s = figures(&r.records, cfg.workers);
     (r, s)
 }
 
@@ -52,9 +55,9 @@ fn each_profile_lands_in_its_calibrated_band() {
         for seed in [1, 2] {
             let (_, s) = trial(profile, c, seed);
             assert!(
-                (t_lo..=t_hi).contains(&s.output_token_throughput),
+                (t_lo..=t_hi).contains(&s.throughput),
                 "{profile}@{c} seed {seed}: {:.0} tok/s outside {t_lo}..{t_hi}",
-                s.output_token_throughput
+                s.throughput
             );
             assert!(
                 (p_lo..=p_hi).contains(&s.ttft_p99_ms),
@@ -77,7 +80,7 @@ fn stalled(router: RouterKind) -> (VirtualRun, Summary) {
         duration_ns: u64::MAX,
     });
     let r = run(&cfg, &VirtualLoad::aicr(2048)).unwrap();
-    let s = summarize(&r.records, cfg.workers);
+    let s = figures(&r.records, cfg.workers);
     (r, s)
 }
 
@@ -85,14 +88,14 @@ fn stalled(router: RouterKind) -> (VirtualRun, Summary) {
 fn round_robin_keeps_feeding_a_stalled_worker_and_least_loaded_starves_it() {
     let (rr, rr_s) = stalled(RouterKind::RoundRobin);
     let (ll, ll_s) = stalled(RouterKind::LeastLoaded);
-    let share = |s: &Summary| s.served_per_worker[2] as f64 / s.requests as f64;
+    let share = |s: &Summary| s.served[2] as f64 / s.requests as f64;
     eprintln!(
         "round-robin: share {:.3}, peak running {} waiting {}, p99 {:.0} ms, {:.0} tok/s",
         share(&rr_s),
         rr.workers[2].peak_running,
         rr.workers[2].peak_waiting,
         rr_s.ttft_p99_ms,
-        rr_s.output_token_throughput
+        rr_s.throughput
     );
     eprintln!(
         "least-loaded: share {:.3}, peak running {} waiting {}, p99 {:.0} ms, {:.0} tok/s",
@@ -100,7 +103,7 @@ fn round_robin_keeps_feeding_a_stalled_worker_and_least_loaded_starves_it() {
         ll.workers[2].peak_running,
         ll.workers[2].peak_waiting,
         ll_s.ttft_p99_ms,
-        ll_s.output_token_throughput
+        ll_s.throughput
     );
     // Round-robin: the stalled worker gets its full 1/8 share, its batch fills to
     // max_num_seqs with a queue behind it, and the tail explodes (reference §6.4 4.2: 9–45 s).
@@ -116,5 +119,5 @@ fn round_robin_keeps_feeding_a_stalled_worker_and_least_loaded_starves_it() {
     assert!(share(&ll_s) < 0.06, "share {}", share(&ll_s));
     assert!(ll.workers[2].peak_running < 1024 && ll.workers[2].peak_waiting == 0);
     assert!(ll_s.ttft_p99_ms < rr_s.ttft_p99_ms / 5.0);
-    assert!(ll_s.output_token_throughput > 2.0 * rr_s.output_token_throughput);
+    assert!(ll_s.throughput > 2.0 * rr_s.throughput);
 }

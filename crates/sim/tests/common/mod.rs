@@ -170,3 +170,42 @@ pub fn metric(text: &str, series: &str) -> Option<f64> {
         .and_then(|l| l.rsplit(' ').next())
         .and_then(|v| v.parse().ok())
 }
+
+/// The figures the tests compare, from the profile phase via `infergate-stats` (the project's
+/// one set of metric definitions).
+#[derive(Debug, Clone)]
+pub struct Figures {
+    pub requests: u64,
+    pub failed: u64,
+    pub throughput: f64,
+    pub ttft_p50_ms: f64,
+    pub ttft_p99_ms: f64,
+    /// Profile requests served by each worker.
+    pub served: Vec<u64>,
+}
+
+pub fn figures(records: &[infergate_model::RequestRecord], workers: u32) -> Figures {
+    let opts = infergate_stats::SummaryOptions {
+        confidence: None,
+        ..infergate_stats::SummaryOptions::default()
+    };
+    let s = infergate_stats::Summary::from_records(records, &opts);
+    let ttft = s.time_to_first_token.expect("some successful requests");
+    let mut served = vec![0u64; workers as usize];
+    for r in records
+        .iter()
+        .filter(|r| r.phase == infergate_model::Phase::Profile)
+    {
+        if let Some(w) = r.worker.as_deref().and_then(|w| w.parse::<usize>().ok()) {
+            served[w] += 1;
+        }
+    }
+    Figures {
+        requests: s.request_count,
+        failed: s.error_request_count,
+        throughput: s.output_token_throughput.unwrap_or(0.0),
+        ttft_p50_ms: ttft.p50,
+        ttft_p99_ms: ttft.p99,
+        served,
+    }
+}
