@@ -204,7 +204,9 @@ impl StudyPlan {
         }
     }
 
-    fn validate(&self) -> Result<(), EvidenceError> {
+    /// Checks every setting (run by [`run_study`] before any trial); the error names the
+    /// setting and its valid range.
+    pub fn validate(&self) -> Result<(), EvidenceError> {
         if self.platforms.is_empty() || self.per_gpu.is_empty() {
             return Err(EvidenceError::invalid(
                 "study plan",
