@@ -804,6 +804,35 @@ mod tests {
     }
 
     #[test]
+    fn a_client_starved_of_in_flight_requests_is_invalid_end_to_end() {
+        use infergate_evidence::selfcheck::{self_check, ClientObservations, ClientThresholds};
+        // Reference §6.4 4.3: the load generator held ~446 of 2048 requests in flight and the
+        // deployment measured 50 k tok/s / 1265 ms; upstream failed the cluster.
+        let obs = ClientObservations {
+            target_in_flight: Some(2048),
+            in_flight_samples: (0..=60u64).map(|s| (s * 1_000_000_000, 446)).collect(),
+            steady_window: Some((0, 60_000_000_000)),
+            ..ClientObservations::default()
+        };
+        let check = self_check(&obs, &ClientThresholds::default());
+        let e = Evidence {
+            throughput_ci: iv(48000.0, 52000.0),
+            ttft_p99_ci: iv(1200.0, 1300.0),
+            client: Some(check.verdict),
+            ..Evidence::default()
+        };
+        let p = plan("h100-eks", None);
+        let v = evaluate_with_evidence(&p, m(50000.0, 1265.0), &e);
+        assert_eq!(v.status, GateStatus::Invalid, "{v:?}");
+        assert_eq!(v.status.exit_code(), 4);
+        let msg = v.message.unwrap();
+        assert!(
+            msg.contains("446 requests in flight on average against a target of 2048"),
+            "{msg}"
+        );
+    }
+
+    #[test]
     fn a_stalled_trial_fails_ttft_and_says_stall() {
         let p = plan("h100-eks", None);
         let e = Evidence {
