@@ -121,6 +121,7 @@ pub async fn execute_async(plan: BenchPlan) -> anyhow::Result<BenchResult> {
     if let Some(dir) = &output_dir {
         output::ensure_dir(dir)?;
     }
+    raise_open_file_limit(&load);
     let expected = load.request_count;
     let progress = Arc::new(Progress::new());
     let cancel = CancelToken::new();
@@ -202,6 +203,23 @@ pub async fn execute_async(plan: BenchPlan) -> anyhow::Result<BenchResult> {
         print_framed(sentinel, &result.export)?;
     }
     Ok(result)
+}
+
+/// Each stream holds a socket: raise the soft open-file limit to the hard limit, and warn when
+/// even that is below what the run needs.
+fn raise_open_file_limit(load: &LoadPlan) {
+    let needed = match load.mode {
+        infergate_model::LoadMode::Closed { concurrency } => u64::from(concurrency),
+        infergate_model::LoadMode::Open {
+            max_concurrency, ..
+        } => max_concurrency.map(u64::from).unwrap_or(4096),
+    } + 64;
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) if limit < needed => eprintln!(
+            "warning: the open-file limit is {limit}, below the {needed} this run needs; raise it (ulimit -n) or requests will fail to connect"
+        ),
+        _ => {}
+    }
 }
 
 /// Write `profile_export_aiperf.json`, `profile_export_aiperf.csv`, `records.jsonl`,

@@ -103,6 +103,7 @@ pub fn bench_args(
         duration: None,
         drain_grace: "30s".into(),
         warmup_request_count: p.warmup_count,
+        no_warmup_drain: false,
         request_timeout: request_timeout.to_string(),
         goodput: Vec::new(),
         confidence_level: 0.95,

@@ -118,6 +118,10 @@ pub struct Args {
     /// Warmup requests sent first and excluded from every result.
     #[arg(long, default_value_t = 0, alias = "num-warmup-requests")]
     pub warmup_request_count: u64,
+    /// Start profiling while warmup responses are still streaming (by default, as AIPerf, the
+    /// profile phase starts once every warmup response has finished).
+    #[arg(long)]
+    pub no_warmup_drain: bool,
     /// Per-request timeout, from send to the end of the response.
     #[arg(long, default_value = "600s", alias = "request-timeout-seconds")]
     pub request_timeout: String,
@@ -273,6 +277,7 @@ pub fn plan(args: &Args, command: &str) -> anyhow::Result<BenchPlan> {
     load.request_count = request_count;
     load.duration = duration;
     load.warmup_count = args.warmup_request_count;
+    load.drain_warmup = !args.no_warmup_drain;
     load.request_timeout = request_timeout;
     load.drain_grace = drain_grace;
     load.validate().map_err(BadInput::from_err)?;
@@ -363,6 +368,7 @@ fn options_map(args: &Args) -> Map<String, Value> {
         "request_count": args.request_count,
         "duration": args.duration,
         "warmup_request_count": args.warmup_request_count,
+        "warmup_drain": !args.no_warmup_drain,
         "request_timeout": args.request_timeout,
         "goodput": args.goodput,
         "confidence_level": args.confidence_level,

@@ -1,12 +1,192 @@
-//! `infergate demo` (not built yet).
+//! `infergate demo`: the whole gate, end to end, against a simulated deployment started
+//! in-process on a loopback port — the README's first command.
+//!
+//! It runs the h100-eks recipe on a partly used simulated H100 node (2 of 8 GPUs free, so the
+//! concurrency and the throughput floor scale as upstream does for partial nodes, and the load
+//! generator and the simulator fit on a 2-core machine): readiness probe through a scaled-down
+//! cold start, the benchmark at the recipe's operating point, the verdict.
+//! `--scenario stall` stalls one worker under round-robin routing (the investigation's failing
+//! configuration) and the same gate fails, saying why.
 
-use crate::Outcome;
+use crate::cmd::validate::{self, Prepared};
+use crate::{BadInput, Outcome};
+use anyhow::Context;
+use infergate_sim::{ColdStart, ColdStartScope, RouterKind, SimConfig, Stall};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
 
 /// Arguments of `infergate demo`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// healthy: the gate passes. stall: one worker stalls under round-robin routing and the gate
+    /// fails on TTFT p99.
+    #[arg(long, default_value = "healthy")]
+    pub scenario: String,
+    /// The recipe to gate with.
+    #[arg(long, default_value = "h100-eks")]
+    pub recipe: String,
+    /// Simulated platform profile.
+    #[arg(long, default_value = "h100x8")]
+    pub profile: String,
+    /// Free GPUs of the simulated node (workers started); the rest count as used by others.
+    #[arg(long, default_value_t = 2)]
+    pub gpus_free: u32,
+    /// Cold first inference of the simulated deployment (42 s on RTX PRO 6000, scaled down).
+    #[arg(long, default_value = "4s")]
+    pub cold_start: String,
+    /// Seed of the simulated deployment.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Where the reports go.
+    #[arg(long, default_value = "infergate-demo")]
+    pub output_dir: PathBuf,
+    /// No live progress line.
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scenario {
+    Healthy,
+    Stall,
+}
 
 /// Run `infergate demo`.
-pub fn run(_args: Args) -> anyhow::Result<Outcome> {
-    anyhow::bail!("infergate demo is not built yet")
+pub fn run(args: Args) -> anyhow::Result<Outcome> {
+    let scenario = match args.scenario.as_str() {
+        "healthy" => Scenario::Healthy,
+        "stall" => Scenario::Stall,
+        other => {
+            return Err(BadInput::from_err(format!(
+                "invalid --scenario {other:?}: valid are healthy, stall"
+            )))
+        }
+    };
+    let cold = super::common::duration_flag("--cold-start", &args.cold_start)?;
+    let sim = sim_config(&args, scenario, cold)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let addr: SocketAddr = ([127, 0, 0, 1], 0).into();
+        let server = infergate_sim::server::start(sim.clone(), addr)
+            .await
+            .context("cannot start the simulated deployment")?;
+        let url = format!("http://{}", server.local_addr());
+        eprintln!(
+            "simulated deployment: {} with {} of {} GPUs free, router {}, cold first inference {:?}{}, at {url}",
+            sim.profile.name,
+            sim.workers,
+            sim.profile.gpus,
+            router_name(sim.router),
+            cold,
+            match scenario {
+                Scenario::Healthy => String::new(),
+                Scenario::Stall => " — worker 1 stalls (steps 8x slower) from t=6 s to t=18 s".into(),
+            }
+        );
+        let validate_args = validate::Args {
+            recipe: args.recipe.clone(),
+            url: Some(url),
+            gpus: Some(args.gpus_free),
+            gpus_per_node: Some(sim.profile.gpus),
+            ctrf: Some(args.output_dir.join("ctrf.json")),
+            junit: Some(args.output_dir.join("junit.xml")),
+            output_dir: Some(args.output_dir.clone()),
+            no_progress: args.no_progress,
+            ..default_validate_args()
+        };
+        let prepared = validate::prepare(&validate_args, &infergate_gate::knobs::process_env, "demo")?;
+        let outcome = match prepared {
+            Prepared::Skip(reason) => {
+                validate::write_skip(&reason, &validate_args_outputs(&validate_args))?;
+                Outcome::Skipped
+            }
+            Prepared::Run(gate) => crate::gate_run::execute(*gate).await?.outcome(),
+        };
+        server.shutdown().await;
+        eprintln!(
+            "demo done: open {} in a browser",
+            args.output_dir.join("report.html").display()
+        );
+        Ok(outcome)
+    })
+}
+
+fn sim_config(args: &Args, scenario: Scenario, cold: Duration) -> anyhow::Result<SimConfig> {
+    let mut sim = SimConfig::for_profile(&args.profile)
+        .map_err(BadInput::from_err)?
+        .with_gpus_free(args.gpus_free)
+        .map_err(BadInput::from_err)?;
+    sim.seed = args.seed;
+    sim.behaviours.cold_start = Some(ColdStart {
+        duration_ns: cold.as_nanos() as u64,
+        scope: ColdStartScope::Deployment,
+    });
+    match scenario {
+        // Dynamo 1.2's default since AICR #1197: least-loaded routing.
+        Scenario::Healthy => sim.router = RouterKind::LeastLoaded,
+        // The investigation's r1 run: round-robin keeps feeding the stalled worker.
+        Scenario::Stall => {
+            sim.router = RouterKind::RoundRobin;
+            sim.behaviours.stall = Some(Stall {
+                worker: 1,
+                factor: 8.0,
+                start_ns: 6_000_000_000,
+                duration_ns: 12_000_000_000,
+            });
+        }
+    }
+    sim.validate().map_err(BadInput::from_err)?;
+    Ok(sim)
+}
+
+fn router_name(r: RouterKind) -> &'static str {
+    match r {
+        RouterKind::RoundRobin => "round-robin",
+        RouterKind::Random => "random",
+        RouterKind::LeastLoaded => "least-loaded",
+        RouterKind::Kv => "kv",
+    }
+}
+
+fn validate_args_outputs(a: &validate::Args) -> crate::gate_run::GateOutputs {
+    crate::gate_run::GateOutputs {
+        ctrf: a.ctrf.clone(),
+        junit: a.junit.clone(),
+        output_dir: a.output_dir.clone(),
+    }
+}
+
+fn default_validate_args() -> validate::Args {
+    validate::Args {
+        recipe: String::new(),
+        url: None,
+        gpus: None,
+        gpus_per_node: None,
+        model: None,
+        concurrency_per_gpu: None,
+        routing_mode: None,
+        router_mode: None,
+        warmup_per_concurrency: None,
+        min_requests: None,
+        requests_per_concurrency: None,
+        input_tokens_mean: None,
+        output_tokens_mean: None,
+        health_timeout: None,
+        workload_ready_timeout: None,
+        probe_attempt_timeout: None,
+        probe_interval: None,
+        model_cache_storage_class: None,
+        no_cleanup: false,
+        request_timeout: "600s".into(),
+        headers: Vec::new(),
+        api_key_env: "OPENAI_API_KEY".into(),
+        ctrf: None,
+        junit: None,
+        output_dir: None,
+        no_progress: false,
+    }
 }

@@ -46,6 +46,10 @@ pub struct LoadPlan {
     pub arrival_offsets: Option<Box<dyn Iterator<Item = Nanos> + Send>>,
     /// How often the number of requests in flight is sampled.
     pub in_flight_sample_interval: Duration,
+    /// Start the profile phase only once every warmup response has finished (AIPerf's default:
+    /// its profile phase then opens with a full wave of requests, which shapes the TTFT tail).
+    /// `false`: profile requests follow warmup requests without a pause.
+    pub drain_warmup: bool,
 }
 
 impl fmt::Debug for LoadPlan {
@@ -57,6 +61,7 @@ impl fmt::Debug for LoadPlan {
             .field("warmup_count", &self.warmup_count)
             .field("request_timeout", &self.request_timeout)
             .field("drain_grace", &self.drain_grace)
+            .field("drain_warmup", &self.drain_warmup)
             .field(
                 "arrival_offsets",
                 &self.arrival_offsets.as_ref().map(|_| ".."),
@@ -78,6 +83,7 @@ impl LoadPlan {
             drain_grace: Duration::from_secs(30),
             arrival_offsets: None,
             in_flight_sample_interval: Duration::from_millis(100),
+            drain_warmup: true,
         }
     }
 
@@ -244,6 +250,11 @@ struct Shared {
     /// Set when in-flight requests must end now (recorded as cancelled).
     abort: CancelToken,
     profile_start: watch::Sender<Option<Nanos>>,
+    /// Warmup responses finished so far.
+    warmup_finished: AtomicU64,
+    /// Fired when every warmup response has finished (at once when there is no warmup or the
+    /// plan does not drain it).
+    warmup_drained: CancelToken,
     /// Open loop: idle keep-alive connections (closed-loop workers keep their own).
     idle: IdlePool,
 }
@@ -258,7 +269,9 @@ impl Shared {
     }
 
     fn note_issue(&self, index: u64) {
-        if index == self.warmup {
+        // The first profile request to be sent marks the profile start; with a drained warmup,
+        // several workers race past the barrier, so it is not necessarily index `warmup`.
+        if index >= self.warmup && self.profile_start.borrow().is_none() {
             let now = self.clock.now_ns();
             self.profile_start.send_if_modified(|v| {
                 let first = v.is_none();
@@ -267,6 +280,22 @@ impl Shared {
                 }
                 first
             });
+        }
+    }
+
+    /// Count a finished warmup response; the last one opens the profile phase.
+    fn note_finished(&self, index: u64) {
+        if index < self.warmup && self.warmup_finished.fetch_add(1, Relaxed) + 1 == self.warmup {
+            self.warmup_drained.cancel();
+        }
+    }
+
+    /// Wait until the warmup phase has drained (or the run stops). False when the run stopped.
+    async fn wait_for_warmup(&self) -> bool {
+        tokio::select! {
+            biased;
+            _ = self.stop.cancelled() => false,
+            _ = self.warmup_drained.cancelled() => true,
         }
     }
 
@@ -282,12 +311,16 @@ impl Shared {
             if index >= self.total {
                 break;
             }
+            if index >= self.warmup && !self.wait_for_warmup().await {
+                break;
+            }
             self.note_issue(index);
             let planned = self.source.planned(index);
             let record = self
                 .requester
                 .execute(planned, self.phase_of(index), None, &self.abort, &mut conn)
                 .await;
+            self.note_finished(index);
             out.push(record);
         }
         out
@@ -341,8 +374,13 @@ pub async fn run(
         stop: CancelToken::new(),
         abort: CancelToken::new(),
         profile_start: watch::Sender::new(None),
+        warmup_finished: AtomicU64::new(0),
+        warmup_drained: CancelToken::new(),
         idle: IdlePool::default(),
     });
+    if plan.warmup_count == 0 || !plan.drain_warmup {
+        shared.warmup_drained.cancel();
+    }
 
     let sampling_done = CancelToken::new();
     let sampler = tokio::spawn(sample_in_flight(
@@ -455,7 +493,7 @@ async fn open_loop(
     max_concurrency: Option<u32>,
 ) -> (Vec<RequestRecord>, bool) {
     let slots = max_concurrency.map(|c| Arc::new(Semaphore::new(c as usize)));
-    let t0 = shared.clock.now_ns();
+    let mut t0 = shared.clock.now_ns();
     let mut set = JoinSet::new();
     let mut records = Vec::new();
     let mut offsets = offsets;
@@ -466,6 +504,14 @@ async fn open_loop(
             ran_out = true;
             break;
         };
+        if index == shared.warmup && index > 0 && !shared.warmup_drained.is_cancelled() {
+            // The profile phase's schedule restarts once warmup has drained: its first request
+            // is due at once and the rest keep their spacing.
+            if !shared.wait_for_warmup().await {
+                break;
+            }
+            t0 = shared.clock.now_ns().saturating_sub(offset);
+        }
         let scheduled = t0.saturating_add(offset);
         tokio::select! {
             biased;
@@ -497,6 +543,7 @@ async fn open_loop(
                     &mut conn,
                 )
                 .await;
+            task_shared.note_finished(this);
             if let Some(conn) = conn {
                 task_shared.idle.put(conn);
             }

@@ -66,6 +66,32 @@ async fn warmup_requests_come_first_and_are_tagged() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn profile_phase_waits_for_every_warmup_response_like_aiperf() {
+    let s = start(stream(20, 4), &[]);
+    let mut plan = LoadPlan::closed(3, 6);
+    plan.warmup_count = 5;
+    let r = run_plan(&s.url(), Src::chat(true), plan).await;
+    let last_warmup_end = r.records[..5].iter().map(|w| w.end_ns).max().unwrap();
+    let first_profile_send = r.records[5..].iter().map(|p| p.send_ns).min().unwrap();
+    assert!(
+        first_profile_send >= last_warmup_end,
+        "profile request sent at {first_profile_send} before warmup drained at {last_warmup_end}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_drain_profile_requests_overlap_warmup() {
+    let s = start(stream(20, 4), &[]);
+    let mut plan = LoadPlan::closed(3, 6);
+    plan.warmup_count = 5;
+    plan.drain_warmup = false;
+    let r = run_plan(&s.url(), Src::chat(true), plan).await;
+    let last_warmup_end = r.records[..5].iter().map(|w| w.end_ns).max().unwrap();
+    let first_profile_send = r.records[5..].iter().map(|p| p.send_ns).min().unwrap();
+    assert!(first_profile_send < last_warmup_end);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn duration_stops_issuing_and_lets_in_flight_finish() {
     let s = start(stream(10, 3), &[]);
     let mut plan = LoadPlan::closed(2, 1);
