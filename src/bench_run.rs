@@ -37,6 +37,9 @@ pub struct BenchPlan {
     pub tokenizer_name: String,
     /// The command line (for the export's `cli_command`; holds no secret).
     pub cli_command: String,
+    /// Scrape the server's Prometheus `/metrics` once a second during the run (for stall
+    /// attribution); a server without it is simply not scraped.
+    pub scrape_metrics: bool,
 }
 
 /// What a run produced.
@@ -53,6 +56,11 @@ pub struct BenchResult {
     pub client_cpu_s: Option<f64>,
     /// Wall-clock seconds of the run.
     pub wall_s: f64,
+    /// `/metrics` scrapes taken during the run (times on the records' clock, approximately:
+    /// the scraper's origin is taken just before the load generator's epoch).
+    pub scrapes: Vec<infergate_loadgen::Scrape>,
+    /// Event-loop lag samples: how late a 10 ms timer woke up, in nanoseconds.
+    pub loop_lag_ns: Vec<u64>,
 }
 
 impl BenchResult {
@@ -117,6 +125,7 @@ pub async fn execute_async(plan: BenchPlan) -> anyhow::Result<BenchResult> {
         mut run_info,
         tokenizer_name,
         cli_command,
+        scrape_metrics,
     } = plan;
     if let Some(dir) = &output_dir {
         output::ensure_dir(dir)?;
@@ -140,10 +149,26 @@ pub async fn execute_async(plan: BenchPlan) -> anyhow::Result<BenchResult> {
     let source: Arc<dyn RequestSource> = workload.clone();
     let tokenizer: Arc<dyn Tokenizer> = Arc::clone(workload.tokenizer());
     let counter: Arc<dyn TokenCounter> = tokenizer;
+    let side_stop = CancelToken::new();
+    let origin = tokio::time::Instant::now();
+    let scraper = scrape_metrics.then(|| {
+        let target = target.clone();
+        let stop = side_stop.clone();
+        tokio::spawn(async move {
+            infergate_loadgen::scrape_until(&target, origin, Duration::from_secs(1), stop).await
+        })
+    });
+    let lag_sampler = tokio::spawn(sample_loop_lag(side_stop.clone()));
     let run = infergate_loadgen::run(target, source, counter, load, Some(progress), cancel)
         .await
         .context("the load generator could not start")?;
     let wall_s = wall_start.elapsed().as_secs_f64();
+    side_stop.cancel();
+    let scrapes = match scraper {
+        Some(task) => task.await.ok().and_then(Result::ok).unwrap_or_default(),
+        None => Vec::new(),
+    };
+    let loop_lag_ns = lag_sampler.await.unwrap_or_default();
     let client_cpu_s = match (cpu_before, process_cpu_seconds()) {
         (Some(a), Some(b)) => Some(b - a),
         _ => None,
@@ -195,6 +220,8 @@ pub async fn execute_async(plan: BenchPlan) -> anyhow::Result<BenchResult> {
         run_info,
         client_cpu_s,
         wall_s,
+        scrapes,
+        loop_lag_ns,
     };
     if let Some(dir) = &output_dir {
         write_outputs(dir, &result)?;
@@ -301,6 +328,25 @@ async fn show_progress_line(progress: Arc<Progress>, expected: Option<u64>) {
             s.output_tokens as f64 / secs
         );
     }
+}
+
+/// How late a 10 ms periodic timer wakes up, sampled until `stop`: a busy or starved runtime
+/// shows up here before it shows up anywhere else.
+async fn sample_loop_lag(stop: CancelToken) -> Vec<u64> {
+    const PERIOD: Duration = Duration::from_millis(10);
+    let mut out = Vec::new();
+    let mut due = tokio::time::Instant::now() + PERIOD;
+    loop {
+        tokio::select! {
+            biased;
+            _ = stop.cancelled() => break,
+            _ = tokio::time::sleep_until(due) => {}
+        }
+        let now = tokio::time::Instant::now();
+        out.push(now.saturating_duration_since(due).as_nanos() as u64);
+        due = now + PERIOD;
+    }
+    out
 }
 
 /// User + system CPU seconds of this process, from `/proc/self/stat` (Linux); `None` elsewhere.

@@ -8,9 +8,14 @@ use crate::bench_run::{self, BenchResult};
 use crate::cmd::bench;
 use crate::{output, Outcome};
 use anyhow::Context;
+use infergate_evidence::{
+    analyse, parse_prometheus_text, samples_from_scrape, self_check, ClientObservations,
+    ClientThresholds, CpuUsage, MetricsSample, RunEvidence, SelfCheck, StallOptions,
+};
 use infergate_gate::ctrf::RunTiming;
 use infergate_gate::verdict::ConstraintStatus;
-use infergate_gate::{evaluate, GateStatus, Measured, RunPlan, Verdict};
+use infergate_gate::verdict::{evaluate_with_evidence, Evidence};
+use infergate_gate::{GateStatus, Measured, RunPlan, Verdict};
 use infergate_loadgen::{CancelToken, ProbeConfig, ProbeReport, Target};
 use infergate_report::{ConstraintView, VerdictView};
 use std::path::PathBuf;
@@ -49,6 +54,8 @@ pub struct GateResult {
     pub probe: ProbeReport,
     /// The benchmark, when it ran.
     pub bench: Option<BenchResult>,
+    /// The load generator's self-check, when the benchmark ran.
+    pub self_check: Option<SelfCheck>,
 }
 
 impl GateResult {
@@ -111,6 +118,7 @@ pub fn bench_args(
         result_sentinel: None,
         export_level: None,
         no_progress: !progress,
+        scrape_metrics: true,
     }
 }
 
@@ -151,19 +159,21 @@ pub async fn execute(gate: EndpointGate) -> anyhow::Result<GateResult> {
     let probe_line = crate::probe_run::describe(&probe).trim_end().to_string();
     eprintln!("{probe_line}");
 
-    let (verdict, bench_result) = if !probe.ready {
-        (Verdict::could_not_measure(probe_line.clone()), None)
+    let (verdict, bench_result, check) = if !probe.ready {
+        (Verdict::could_not_measure(probe_line.clone()), None, None)
     } else {
         let result = bench_run::execute_async(bench).await?;
+        let check = client_self_check(&plan, &result);
         let verdict = if result.all_failed() {
             Verdict::could_not_measure(format!(
                 "no benchmark request succeeded ({} failed): nothing to gate",
                 result.summary.error_request_count
             ))
         } else {
-            evaluate(&plan, measured(&result))
+            let evidence = evidence(&plan, &result, &check);
+            evaluate_with_evidence(&plan, measured(&result), &evidence)
         };
-        (verdict, Some(result))
+        (verdict, Some(result), Some(check))
     };
 
     for line in verdict.display_lines() {
@@ -188,8 +198,13 @@ pub async fn execute(gate: EndpointGate) -> anyhow::Result<GateResult> {
     if let Some(dir) = &outputs.output_dir {
         output::ensure_dir(dir)?;
         output::write_json(&dir.join("probe.json"), &crate::probe_run::view(&probe))?;
-        output::write_json(&dir.join("verdict.json"), &verdict_view(&plan, &verdict))?;
-        if bench_result.is_some() {
+        let mut view = verdict_view(&plan, &verdict);
+        if let Some(check) = &check {
+            view.self_check = check.checks.iter().map(|c| c.detail.clone()).collect();
+        }
+        output::write_json(&dir.join("verdict.json"), &view)?;
+        if let Some(result) = &bench_result {
+            write_scrapes(dir, result)?;
             crate::cmd::report::write_report(dir)?;
         }
     }
@@ -198,7 +213,93 @@ pub async fn execute(gate: EndpointGate) -> anyhow::Result<GateResult> {
         verdict,
         probe,
         bench: bench_result,
+        self_check: check,
     })
+}
+
+/// The effective TTFT ceiling (the recipe's `<=` value with its 10 % tolerance), ms.
+fn ttft_ceiling_ms(plan: &RunPlan) -> Option<f64> {
+    plan.ttft_p99.as_ref().map(|t| t.value * 1.1)
+}
+
+/// Per-worker samples from the run's `/metrics` scrapes.
+pub fn metrics_samples(result: &BenchResult) -> Vec<MetricsSample> {
+    result
+        .scrapes
+        .iter()
+        .flat_map(|s| samples_from_scrape(s.t_ns, None, &parse_prometheus_text(&s.text)))
+        .collect()
+}
+
+/// Could the load generator, rather than the deployment, have limited this run?
+pub fn client_self_check(plan: &RunPlan, result: &BenchResult) -> SelfCheck {
+    let records = &result.run.records;
+    let s = &result.summary;
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get() as f64)
+        .unwrap_or(1.0);
+    let obs = ClientObservations {
+        target_in_flight: Some(plan.point.concurrency),
+        in_flight_samples: result.run.in_flight_samples.clone(),
+        steady_window: infergate_evidence::selfcheck::steady_window(records),
+        send_lateness_ns: Vec::new(),
+        lateness_includes_slot_wait: false,
+        cpu: result.client_cpu_s.map(|cpu_s| CpuUsage {
+            cpu_s,
+            wall_s: result.wall_s,
+            cores,
+        }),
+        loop_lag_ns: result.loop_lag_ns.clone(),
+        error_share: if s.request_count > 0 {
+            s.error_request_count as f64 / s.request_count as f64
+        } else {
+            0.0
+        },
+        calibration: None,
+        ttft_ceiling_ms: ttft_ceiling_ms(plan),
+    };
+    self_check(&obs, &ClientThresholds::default())
+}
+
+/// Confidence intervals, the stall analysis and the client's verdict, for the gate.
+fn evidence(plan: &RunPlan, result: &BenchResult, check: &SelfCheck) -> Evidence {
+    let level = result
+        .summary
+        .confidence
+        .as_ref()
+        .map(|c| c.level)
+        .unwrap_or(0.95);
+    let run = RunEvidence::from_records(&result.run.records, level);
+    let stall = analyse(
+        &result.run.records,
+        &metrics_samples(result),
+        &StallOptions {
+            ttft_ceiling_ms: ttft_ceiling_ms(plan),
+            gap_ms: None,
+        },
+    );
+    Evidence::from_run(&run, Some(stall), Some(check.verdict.clone()))
+}
+
+/// `metrics_scrape.jsonl`: one per-worker sample per line, for the report.
+fn write_scrapes(dir: &std::path::Path, result: &BenchResult) -> anyhow::Result<()> {
+    let samples = metrics_samples(result);
+    if samples.is_empty() {
+        return Ok(());
+    }
+    let mut out = Vec::new();
+    for m in samples {
+        let view = infergate_report::ScrapeSample {
+            t_s: m.t_ns as f64 / 1e9,
+            worker: m.worker,
+            running: Some(m.running),
+            waiting: Some(m.waiting),
+            kv_usage: m.kv_usage,
+        };
+        serde_json::to_writer(&mut out, &view).context("cannot serialise a scrape sample")?;
+        out.push(b'\n');
+    }
+    output::write_atomic(&dir.join("metrics_scrape.jsonl"), &out)
 }
 
 /// The two numbers the gate judges, from a benchmark's summary. `None` when not measured.
@@ -217,7 +318,7 @@ pub fn verdict_view(plan: &RunPlan, v: &Verdict) -> VerdictView {
             .message
             .clone()
             .unwrap_or_else(|| v.status.as_str().to_string()),
-        confidence: None,
+        confidence: Some(0.95),
         constraints: v
             .constraints
             .iter()
@@ -247,7 +348,7 @@ pub fn verdict_view(plan: &RunPlan, v: &Verdict) -> VerdictView {
                 }
             })
             .collect(),
-        stall: Vec::new(),
+        stall: v.notes.clone(),
         self_check: Vec::new(),
         recipe: Some(plan.recipe.clone()),
         nodes: Some(1),
@@ -280,6 +381,9 @@ fn summary(v: &Verdict, bench: Option<&BenchResult>, outputs: &GateOutputs) -> S
             .map(|m| format!(" — {m}"))
             .unwrap_or_default()
     );
+    for note in &v.notes {
+        let _ = writeln!(out, "  why: {note}");
+    }
     for c in &v.constraints {
         let _ = writeln!(
             out,

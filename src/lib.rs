@@ -10,6 +10,7 @@ pub mod cmd;
 pub mod console;
 pub mod exit;
 pub mod gate_run;
+pub mod kube_run;
 pub mod output;
 pub mod probe_run;
 
@@ -26,6 +27,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Parsed once per process; boxing the larger argument structs would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Drive an OpenAI-compatible endpoint with a deterministic, seeded load and report AIPerf's metrics.
@@ -42,6 +45,14 @@ pub enum Command {
     Report(cmd::report::Args),
     /// Compare two runs: what moved beyond noise; exit 1 on a --fail-on regression.
     Compare(cmd::compare::Args),
+    /// Offer a ladder of loads (endpoint or simulator), find the saturation knee, recommend a
+    /// sub-knee operating point per GPU.
+    Sweep(cmd::sweep::Args),
+    /// Measure a healthy deployment's spread and propose a throughput floor and TTFT ceiling as a
+    /// recipe overlay.
+    Calibrate(cmd::calibrate::Args),
+    /// Studies over the simulator (verdict fidelity: false failures and detection rates).
+    Study(cmd::study::Args),
 }
 
 /// Parse `args` and run; print the error chain on failure; return the process exit code.
@@ -81,5 +92,8 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Validate(args) => cmd::validate::run(args),
         Command::Report(args) => cmd::report::run(args),
         Command::Compare(args) => cmd::compare::run(args),
+        Command::Sweep(args) => cmd::sweep::run(args),
+        Command::Calibrate(args) => cmd::calibrate::run(args),
+        Command::Study(args) => cmd::study::run(args),
     }
 }

@@ -143,6 +143,10 @@ pub struct Args {
     /// No live progress line (it is shown only on a terminal anyway).
     #[arg(long)]
     pub no_progress: bool,
+    /// Scrape the server's Prometheus /metrics once a second during the run (vLLM and Dynamo
+    /// names) and keep the per-worker samples for stall attribution.
+    #[arg(long)]
+    pub scrape_metrics: bool,
 }
 
 /// Run `infergate bench`.
@@ -335,6 +339,7 @@ pub fn plan(args: &Args, command: &str) -> anyhow::Result<BenchPlan> {
         run_info,
         tokenizer_name: tokenizer.name().to_string(),
         cli_command: cli_command(args),
+        scrape_metrics: args.scrape_metrics,
     })
 }
 

@@ -66,6 +66,7 @@ pub mod probe;
 mod progress;
 mod request;
 mod scheduler;
+mod scrape;
 pub mod sse;
 mod target;
 
@@ -75,5 +76,6 @@ pub use error::LoadgenError;
 pub use infergate_model::{RequestSource, TokenCounter};
 pub use probe::{probe, AttemptOutcome, AttemptResult, ProbeConfig, ProbeReport, StuckStage};
 pub use progress::{Progress, ProgressSnapshot};
+pub use scrape::{scrape_until, Scrape, MAX_SCRAPE_BYTES};
 pub use scheduler::{run, LatenessSummary, LoadPlan, RunResult, StopReason, MAX_CONCURRENCY};
 pub use target::{Secret, Target};

@@ -211,7 +211,7 @@ pub struct ProbeReport {
 /// needed), with the host name resolved once.
 type HttpClient = Client<HttpConnector<CachingResolver>, Full<Bytes>>;
 
-fn http_client() -> HttpClient {
+pub(crate) fn http_client() -> HttpClient {
     let mut connector = HttpConnector::new_with_resolver(CachingResolver::default());
     connector.set_nodelay(true);
     connector.enforce_http(true);
@@ -416,7 +416,7 @@ impl Prober {
 }
 
 /// The whole body, or an error when it exceeds `limit` bytes or the connection fails.
-async fn read_limited(mut body: Incoming, limit: usize) -> Result<Vec<u8>, String> {
+pub(crate) async fn read_limited(mut body: Incoming, limit: usize) -> Result<Vec<u8>, String> {
     let mut buf = Vec::new();
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| format!("reading the body failed: {}", error_chain(&e)))?;
