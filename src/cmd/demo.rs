@@ -188,5 +188,6 @@ fn default_validate_args() -> validate::Args {
         junit: None,
         output_dir: None,
         no_progress: false,
+        kube: Default::default(),
     }
 }

@@ -96,10 +96,13 @@ pub struct Args {
     /// No live progress line.
     #[arg(long)]
     pub no_progress: bool,
+    /// `--kube` and the Kubernetes flags (see `crate::kube_run`).
+    #[command(flatten)]
+    pub kube: crate::kube_run::KubeArgs,
 }
 
 impl Args {
-    fn gate_flags(&self) -> GateFlags {
+    pub fn gate_flags(&self) -> GateFlags {
         GateFlags {
             model: self.model.clone(),
             concurrency_per_gpu: self.concurrency_per_gpu.clone(),
@@ -121,7 +124,7 @@ impl Args {
         }
     }
 
-    fn outputs(&self) -> GateOutputs {
+    pub fn outputs(&self) -> GateOutputs {
         GateOutputs {
             ctrf: self.ctrf.clone(),
             junit: self.junit.clone(),
@@ -196,6 +199,9 @@ pub fn prepare(
 
 /// Run `infergate validate`.
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
+    if args.kube.kube {
+        return crate::kube_run::run(&args, &infergate_gate::knobs::process_env);
+    }
     let prepared = prepare(&args, &infergate_gate::knobs::process_env, "validate")?;
     match prepared {
         Prepared::Skip(reason) => {
