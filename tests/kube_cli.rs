@@ -469,6 +469,14 @@ async fn bad_flag_values_exit_2_before_any_request() {
         assert_eq!(out.code, Some(2), "{needle}: {}", out.stderr);
         assert!(out.stderr.contains(needle), "{needle}: {}", out.stderr);
     }
+    // A recipe without thresholds is skipped (exit 2) before the cluster is contacted.
+    let out = infergate(&with_value(c.args(&[]), "--recipe", Some("b200-gke")), &[]).await;
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    assert_eq!(
+        out.stdout.trim(),
+        "no inference-throughput or inference-ttft-p99 constraint in recipe"
+    );
+    assert_eq!(c.ctrf_status(), "skipped");
     // Kubernetes flags without --kube are refused by the parser.
     let out = infergate(
         &[
@@ -567,21 +575,46 @@ async fn ctrl_c_while_waiting_for_the_workload_cleans_up_and_exits_3() {
     )
     .await;
     let child = spawn(&c.args(&["--workload-ready-timeout", "5m"]), &[]);
-    let pid = child.id().to_string();
     tokio::time::timeout(Duration::from_secs(60), c.fake.dgd_created.notified())
         .await
         .expect("the DGD is created");
     assert!(c.fake.get("", "namespaces", "", &c.namespace()).is_some());
-    let sent = Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .expect("kill");
-    assert!(sent.success());
-    let out = finish(child).await;
+    let out = interrupt(child, "-INT").await;
     assert_eq!(out.code, Some(3), "{}", out.stderr);
     assert!(out.stderr.contains("cancelled"), "{}", out.stderr);
     c.assert_all_deleted();
     assert_eq!(c.ctrf_status(), "other");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_the_load_deletes_the_job_too_and_exits_3() {
+    let c = Cluster::start(
+        Knobs {
+            pod_finishes_after_gets: u32::MAX,
+            ..knobs(String::new())
+        },
+        true,
+    )
+    .await;
+    let child = spawn(&c.args(&[]), &[]);
+    tokio::time::timeout(Duration::from_secs(60), c.fake.job_created.notified())
+        .await
+        .expect("the load Job is created");
+    let out = interrupt(child, "-TERM").await;
+    assert_eq!(out.code, Some(3), "{}", out.stderr);
+    assert!(out.stderr.contains("cancelled"), "{}", out.stderr);
+    assert!(out.stderr.contains("cleanup: job "), "{}", out.stderr);
+    c.assert_all_deleted();
+}
+
+/// Send `signal` to the child and wait for it to finish.
+async fn interrupt(child: std::process::Child, signal: &str) -> Output {
+    let sent = Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(sent.success());
+    finish(child).await
 }
 
 #[test]
