@@ -69,12 +69,9 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(async {
-        let addr: SocketAddr = ([127, 0, 0, 1], 0).into();
-        let server = infergate_sim::server::start(sim.clone(), addr)
-            .await
-            .context("cannot start the simulated deployment")?;
-        let url = format!("http://{}", server.local_addr());
+    let sim_server = SimThread::start(sim.clone())?;
+    let outcome = runtime.block_on(async {
+        let url = format!("http://{}", sim_server.addr);
         eprintln!(
             "simulated deployment: {} with {} of {} GPUs free, router {}, cold first inference {:?}{}, at {url}",
             sim.profile.name,
@@ -106,13 +103,71 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
             }
             Prepared::Run(gate) => crate::gate_run::execute(*gate).await?.outcome(),
         };
-        server.shutdown().await;
         eprintln!(
             "demo done: open {} in a browser",
             args.output_dir.join("report.html").display()
         );
-        Ok(outcome)
-    })
+        Ok::<_, anyhow::Error>(outcome)
+    });
+    sim_server.stop();
+    outcome
+}
+
+/// The simulated deployment on a runtime of its own (one thread), so that its engine steps and
+/// the load generator's timestamps never wait for each other on one event loop, as they would not
+/// on a real cluster.
+struct SimThread {
+    addr: SocketAddr,
+    shutdown: infergate_sim::server::ShutdownHandle,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl SimThread {
+    fn start(config: SimConfig) -> anyhow::Result<SimThread> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("infergate-sim".into())
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(1)
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = tx.send(Err(anyhow::Error::new(e)));
+                        return;
+                    }
+                };
+                runtime.block_on(async move {
+                    let addr: SocketAddr = ([127, 0, 0, 1], 0).into();
+                    match infergate_sim::server::start(config, addr).await {
+                        Ok(server) => {
+                            let _ = tx.send(Ok((server.local_addr(), server.shutdown_handle())));
+                            server.wait().await;
+                        }
+                        Err(e) => {
+                            let _ = tx.send(Err(anyhow::Error::new(e)));
+                        }
+                    }
+                });
+            })
+            .context("cannot start the simulator's thread")?;
+        let (addr, shutdown) = rx
+            .recv_timeout(Duration::from_secs(30))
+            .context("the simulated deployment did not start within 30 s")?
+            .context("cannot start the simulated deployment")?;
+        Ok(SimThread {
+            addr,
+            shutdown,
+            thread,
+        })
+    }
+
+    fn stop(self) {
+        self.shutdown.shutdown();
+        let _ = self.thread.join();
+    }
 }
 
 fn sim_config(args: &Args, scenario: Scenario, cold: Duration) -> anyhow::Result<SimConfig> {

@@ -75,7 +75,8 @@ pub struct ClientThresholds {
     pub max_lateness_p99_ms: f64,
     /// The client may use at most this share of its available CPU. Default 0.95.
     pub max_cpu_share: f64,
-    /// p99 event-loop lag must be at most this, ms. Default 10.
+    /// p99 event-loop lag must be at most this, ms, or `max_timing_error_share` of the TTFT
+    /// ceiling when that is larger. Default 10.
     pub max_loop_lag_p99_ms: f64,
     /// The calibrated p99 timing error must be at most this share of the TTFT ceiling.
     /// Default 0.05.
@@ -252,18 +253,24 @@ pub fn self_check(obs: &ClientObservations, th: &ClientThresholds) -> SelfCheck 
     }
 
     if let Some(p99) = p99_ms(&obs.loop_lag_ns) {
-        let ok = p99 <= th.max_loop_lag_p99_ms;
-        let detail = format!(
-            "p99 event-loop lag {p99:.2} ms (at most {:.2} ms allowed)",
-            th.max_loop_lag_p99_ms
-        );
+        // A late wake-up delays when a timestamp is taken by at most the lag, so lag only
+        // matters against the margin the verdict is judged on: with a TTFT ceiling the limit is
+        // the larger of the fixed bound and the timing-error share of the ceiling.
+        let limit = obs
+            .ttft_ceiling_ms
+            .filter(|c| c.is_finite() && *c > 0.0)
+            .map_or(th.max_loop_lag_p99_ms, |c| {
+                th.max_loop_lag_p99_ms.max(th.max_timing_error_share * c)
+            });
+        let ok = p99 <= limit;
+        let detail = format!("p99 event-loop lag {p99:.2} ms (at most {limit:.2} ms allowed)");
         if !ok {
             blame.push(detail.clone());
         }
         checks.push(Check {
             name: "event_loop_lag",
             value: p99,
-            limit: th.max_loop_lag_p99_ms,
+            limit,
             ok,
             detail,
         });
@@ -443,6 +450,24 @@ mod tests {
         assert!(
             matches!(self_check(&lag, &ClientThresholds::default()).verdict, ClientVerdict::Bottleneck(w) if w.contains("event-loop lag 50.00 ms"))
         );
+        // Against a 2.2 s TTFT ceiling, 50 ms of lag cannot move the verdict (limit 110 ms)...
+        let lag_with_ceiling = ClientObservations {
+            ttft_ceiling_ms: Some(2200.0),
+            ..lag.clone()
+        };
+        assert_eq!(
+            self_check(&lag_with_ceiling, &ClientThresholds::default()).verdict,
+            ClientVerdict::Healthy
+        );
+        // ...but 200 ms can.
+        let heavy_lag = ClientObservations {
+            loop_lag_ns: vec![200_000_000; 100],
+            ..lag_with_ceiling
+        };
+        assert!(matches!(
+            self_check(&heavy_lag, &ClientThresholds::default()).verdict,
+            ClientVerdict::Bottleneck(_)
+        ));
         assert_eq!(
             self_check(&ClientObservations::default(), &ClientThresholds::default()).checks,
             vec![]
