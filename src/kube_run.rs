@@ -34,7 +34,6 @@ use infergate_kube::{
     choose_node, cleanup, connect, deploy, no_cleanup_from_env, parse_node_selector, preflight,
     run_load_job, wait_ready, CleanupReport, Deployment, Endpoint, KubeError, KubeOptions,
     LoadJobFailure, LoadRequest, NodeChoice, RouterMode, Routing, Secret, StepOutcome, Toleration,
-    DEFAULT_DYNAMO_IMAGE,
 };
 use serde_json::{json, Value};
 use std::cell::RefCell;
@@ -172,8 +171,6 @@ pub fn prepare(
     opts.run_id = k.run_id.clone();
     if let Some(img) = &k.dynamo_image {
         opts.dynamo_image = img.clone();
-    } else {
-        opts.dynamo_image = DEFAULT_DYNAMO_IMAGE.into();
     }
     if let Some(p) = &k.kube_poll_interval {
         opts.timeouts.poll_interval = duration_flag("--kube-poll-interval", p)?;
