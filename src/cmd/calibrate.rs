@@ -49,13 +49,13 @@ pub struct Args {
     pub sim: Option<String>,
     /// --sim: run only N workers (GPUs) of the node (the operating point and the floor's
     /// scaling follow).
-    #[arg(long, value_name = "N", requires = "sim")]
+    #[arg(long, value_name = "N")]
     pub gpus_free: Option<u32>,
     /// --sim: routing: round-robin (default), random, least-loaded or kv.
-    #[arg(long, requires = "sim")]
+    #[arg(long)]
     pub router: Option<String>,
     /// --sim: seed of the first trial; trial i uses seed + i. Default 0.
-    #[arg(long, requires = "sim")]
+    #[arg(long)]
     pub seed: Option<u64>,
     /// --url: GPUs the deployment uses (concurrency = per-GPU × this). Default: the recipe's
     /// node size.
@@ -190,6 +190,13 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     });
     propose(&stand_in, &opts).map_err(BadInput::from_err)?;
 
+    if args.sim.is_none() {
+        crate::cmd::sweep::sim_only(&[
+            ("--gpus-free", args.gpus_free.is_some()),
+            ("--router", args.router.is_some()),
+            ("--seed", args.seed.is_some()),
+        ])?;
+    }
     let recipe = Recipe::load(&args.recipe).map_err(BadInput::from_err)?;
     for w in &recipe.warnings {
         eprintln!("warning: {w}");
@@ -489,7 +496,7 @@ fn sim_trials(
 
 fn trial_numbers(s: &Summary) -> (f64, Option<f64>) {
     (
-        if s.completed_request_count == 0 {
+        if s.request_count == 0 {
             0.0
         } else {
             s.output_token_throughput.unwrap_or(0.0)

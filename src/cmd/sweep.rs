@@ -44,13 +44,13 @@ pub struct Args {
     #[arg(long, value_name = "PROFILE", conflicts_with = "url")]
     pub sim: Option<String>,
     /// --sim: run only N workers (GPUs) of the node.
-    #[arg(long, value_name = "N", requires = "sim")]
+    #[arg(long, value_name = "N")]
     pub gpus_free: Option<u32>,
     /// --sim: routing: round-robin (default), random, least-loaded or kv.
-    #[arg(long, requires = "sim")]
+    #[arg(long)]
     pub router: Option<String>,
     /// --sim: seed of the simulated deployment (jitter, worker speeds, routing). Default 0.
-    #[arg(long, value_name = "SEED", requires = "sim")]
+    #[arg(long, value_name = "SEED")]
     pub sim_seed: Option<u64>,
     /// GPUs serving the endpoint, to state loads and the recommendation per GPU (default 1).
     /// With --sim it is the simulated workers.
@@ -209,7 +209,7 @@ impl StepResult {
             ttft_p99_ms: s.time_to_first_token.as_ref().map(|d| d.p99),
             itl_p50_ms: s.inter_token_latency.as_ref().map(|d| d.p50),
             errors: s.error_request_count,
-            completed: s.completed_request_count,
+            completed: s.request_count,
         }
     }
 
@@ -316,6 +316,13 @@ struct PlanMeta {
 
 /// Validate every flag and every step. Nothing runs here.
 fn plan(args: &Args) -> anyhow::Result<Plan> {
+    if args.sim.is_none() {
+        sim_only(&[
+            ("--gpus-free", args.gpus_free.is_some()),
+            ("--router", args.router.is_some()),
+            ("--sim-seed", args.sim_seed.is_some()),
+        ])?;
+    }
     let (target_cfg, gpus) = match &args.sim {
         Some(profile) => {
             let mut cfg = SimConfig::for_profile(profile).map_err(BadInput::from_err)?;
@@ -893,6 +900,16 @@ pub fn sim_run_info_with(
 fn step_dir(dir: &Path, axis: Axis, step: &Step) -> PathBuf {
     dir.join("steps")
         .join(format!("{}-{}", axis.name(), trim(step.load)))
+}
+
+/// Flags that configure the simulator make no sense against an endpoint: name the first given.
+pub fn sim_only(flags: &[(&str, bool)]) -> anyhow::Result<()> {
+    match flags.iter().find(|(_, given)| *given) {
+        Some((flag, _)) => Err(BadInput::from_err(format!(
+            "{flag} configures the simulator: use it with --sim PROFILE, not --url"
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// A load without a needless fraction: 2048, 12.5.
