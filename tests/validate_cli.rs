@@ -799,3 +799,15 @@ fn an_endpoint_that_never_serves_is_could_not_measure_with_every_report_written(
         false
     );
 }
+
+#[test]
+fn a_skip_writes_its_reports_into_the_output_folder_it_was_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("out");
+    let l = SilentListener::new();
+    let out = validate("b200-gke", &l.url, &out_dir).run();
+    out.assert_code(2, "b200-gke has no performance gate");
+    common::assert_ctrf(&out_dir.join("ctrf.json"), "skipped");
+    assert!(out_dir.join("junit.xml").is_file());
+    l.assert_untouched("skip");
+}
