@@ -244,5 +244,6 @@ fn default_validate_args() -> validate::Args {
         output_dir: None,
         no_progress: false,
         kube: Default::default(),
+        trials: Default::default(),
     }
 }

@@ -99,6 +99,65 @@ pub struct Args {
     /// `--kube` and the Kubernetes flags (see `crate::kube_run`).
     #[command(flatten)]
     pub kube: crate::kube_run::KubeArgs,
+    /// `--trials`, `--until-decided`, `--max-runs`, `--calibrate-client`.
+    #[command(flatten)]
+    pub trials: TrialsArgs,
+}
+
+/// How many benchmark runs the gate combines, and whether the client's timing is calibrated
+/// first (issue 6 §1 and §3; rules in docs/verdicts.md).
+#[derive(Debug, Clone, clap::Args)]
+pub struct TrialsArgs {
+    /// Repeat the benchmark N times (1 to 50) after one probe and judge the pooled trials.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub trials: u32,
+    /// Keep running the benchmark until every constraint is decided (at most --max-runs runs).
+    #[arg(long, conflicts_with = "trials")]
+    pub until_decided: bool,
+    /// Most runs under --until-decided (1 to 100).
+    #[arg(
+        long,
+        default_value_t = 5,
+        value_name = "M",
+        requires = "until_decided"
+    )]
+    pub max_runs: u32,
+    /// Before the benchmark, measure the client's own TTFT error against a loopback server with
+    /// a known TTFT; it widens the TTFT interval and can make the verdict INVALID.
+    #[arg(long)]
+    pub calibrate_client: bool,
+}
+
+impl Default for TrialsArgs {
+    fn default() -> Self {
+        TrialsArgs {
+            trials: 1,
+            until_decided: false,
+            max_runs: 5,
+            calibrate_client: false,
+        }
+    }
+}
+
+/// Most `--trials`.
+pub const MAX_TRIALS: u32 = 50;
+
+impl TrialsArgs {
+    /// The validated trial policy (exit 2 on a bad value, before any request).
+    pub fn policy(&self) -> anyhow::Result<gate_run::Trials> {
+        if self.until_decided {
+            let rule = infergate_evidence::UntilDecided::new(self.max_runs)
+                .map_err(|e| BadInput::from_err(format!("--max-runs: {e}")))?;
+            return Ok(gate_run::Trials::UntilDecided(rule));
+        }
+        if !(1..=MAX_TRIALS).contains(&self.trials) {
+            return Err(BadInput::from_err(format!(
+                "invalid --trials {}: expected 1 to {MAX_TRIALS} runs",
+                self.trials
+            )));
+        }
+        Ok(gate_run::Trials::Fixed(self.trials))
+    }
 }
 
 impl Args {
@@ -157,6 +216,7 @@ pub fn prepare(
             GatePlan::Skip { reason } => return Ok(Prepared::Skip(reason)),
             GatePlan::Run(plan) => *plan,
         };
+    let trials = args.trials.policy()?;
     let url = args.url.as_deref().ok_or_else(|| {
         BadInput::from_err("validate needs --url URL (the endpoint to gate), or --kube")
     })?;
@@ -169,19 +229,17 @@ pub fn prepare(
         args.output_dir.clone(),
         !args.no_progress,
     );
-    let mut bench = crate::cmd::bench::plan(&bench_args, command)?;
-    bench
-        .run_info
-        .options
-        .insert("recipe".into(), args.recipe.clone().into());
-    bench
-        .run_info
-        .options
-        .insert("gpus".into(), plan.point.gpus.into());
-    bench
-        .run_info
-        .options
-        .insert("gpus_per_node".into(), plan.point.gpus_per_node.into());
+    let bench = gate_run::BenchSpec {
+        args: bench_args,
+        command,
+        options: vec![
+            ("recipe".into(), args.recipe.clone().into()),
+            ("gpus".into(), plan.point.gpus.into()),
+            ("gpus_per_node".into(), plan.point.gpus_per_node.into()),
+        ],
+    };
+    // Validate the benchmark once, here, before anything is sent; each trial rebuilds it.
+    let first = bench.build(args.output_dir.clone())?;
     let mut probe = ProbeConfig::new(plan.model.clone());
     probe.attempt_timeout = plan.probe.attempt_timeout;
     probe.interval = plan.probe.interval;
@@ -190,8 +248,10 @@ pub fn prepare(
     probe.validate().map_err(BadInput::from_err)?;
     Ok(Prepared::Run(Box::new(EndpointGate {
         plan,
-        probe: (bench.target.clone(), probe),
+        probe: (first.target.clone(), probe),
         bench,
+        trials,
+        calibrate_client: args.trials.calibrate_client,
         outputs: args.outputs(),
         command,
     })))
