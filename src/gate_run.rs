@@ -237,8 +237,8 @@ pub async fn execute(gate: EndpointGate) -> anyhow::Result<GateResult> {
 
     let mut calibration = None;
     let mut runs: Vec<TrialRun> = Vec::new();
-    let verdict = if !probe.ready {
-        Verdict::could_not_measure(probe_line.clone())
+    let (verdict, stalled) = if !probe.ready {
+        (Verdict::could_not_measure(probe_line.clone()), None)
     } else {
         if calibrate_client {
             calibration = calibrate(&bench, plan.point.concurrency).await;
@@ -279,12 +279,20 @@ pub async fn execute(gate: EndpointGate) -> anyhow::Result<GateResult> {
             infergate_gate::junit::render(&verdict, timing, &preceding).as_bytes(),
         )?;
     }
-    let shown = report_trial(&runs);
+    let shown = stalled.or_else(|| report_trial(&runs));
     if let Some(dir) = &outputs.output_dir {
         write_results(dir, &plan, &verdict, &probe, &runs, shown, policy)?;
     }
     let shown_result = shown.map(|i| &runs[i].result);
-    eprint!("{}", summary(&verdict, shown_result, runs.len(), &outputs));
+    let pooled = (runs.len() > 1).then(|| {
+        (
+            runs.len(),
+            runs.iter().map(|t| t.run.requests).sum::<u64>(),
+            runs.iter().map(|t| t.run.failed).sum::<u64>(),
+            shown.map_or(0, |i| i + 1),
+        )
+    });
+    eprint!("{}", summary(&verdict, shown_result, pooled, &outputs));
     let (bench_result, self_check) = match shown.map(|i| runs.swap_remove(i)) {
         Some(t) => (Some(t.result), Some(t.check)),
         None => (None, None),
@@ -451,9 +459,12 @@ fn combine(
     plan: &RunPlan,
     runs: &[TrialRun],
     calibration: Option<&LoopbackCalibration>,
-) -> Verdict {
+) -> (Verdict, Option<usize>) {
     if runs.is_empty() {
-        return Verdict::could_not_measure("no benchmark run was made");
+        return (
+            Verdict::could_not_measure("no benchmark run was made"),
+            None,
+        );
     }
     if let Some((k, t)) = runs.iter().enumerate().find(|(_, t)| t.result.all_failed()) {
         let which = if runs.len() > 1 {
@@ -461,16 +472,22 @@ fn combine(
         } else {
             String::new()
         };
-        return Verdict::could_not_measure(format!(
-            "no benchmark request succeeded{which} ({} failed): nothing to gate",
-            t.result.summary.error_request_count
-        ));
+        return (
+            Verdict::could_not_measure(format!(
+                "no benchmark request succeeded{which} ({} failed): nothing to gate",
+                t.result.summary.error_request_count
+            )),
+            None,
+        );
     }
     let evidence: Vec<RunEvidence> = runs.iter().map(|t| t.run.clone()).collect();
     let stalls: Vec<Option<StallFinding>> = runs.iter().map(|t| Some(t.stall.clone())).collect();
     let judged = judge_trials(&constraints(plan), &evidence, &stalls);
     let Some(pooled) = RunEvidence::pool(&evidence) else {
-        return Verdict::could_not_measure("no benchmark run was made");
+        return (
+            Verdict::could_not_measure("no benchmark run was made"),
+            None,
+        );
     };
     let measured = if runs.len() == 1 {
         measured(&runs[0].result)
@@ -495,13 +512,14 @@ fn combine(
     if let (Some(cal), Some(ci)) = (calibration, evidence.ttft_p99_ci.as_mut()) {
         *ci = cal.widen(ci);
     }
+    let stalled = judged.stalled_trial.as_ref().map(|(i, _)| *i);
     evidence.stalled_trial = judged.stalled_trial.map(|(i, explanation)| StalledTrial {
         trial: i + 1,
         trials: runs.len(),
         ttft_p99_ms: runs[i].run.ttft_p99.map_or(f64::NAN, |e| e.estimate),
         explanation,
     });
-    evaluate_with_evidence(plan, measured, &evidence)
+    (evaluate_with_evidence(plan, measured, &evidence), stalled)
 }
 
 /// The run with the highest TTFT p99 (the first on a tie): its stall analysis explains a pooled
@@ -517,8 +535,8 @@ fn worst(runs: &[TrialRun]) -> &TrialRun {
     worst
 }
 
-/// Which run the top-level report shows (0-based): the stalled trial when one failed the gate,
-/// else the one with the highest TTFT p99. `None` when nothing ran.
+/// Which run the top-level report shows (0-based) when no stalled trial failed the gate (that
+/// one is shown then): the one with the highest TTFT p99. `None` when nothing ran.
 fn report_trial(runs: &[TrialRun]) -> Option<usize> {
     if runs.is_empty() {
         return None;
@@ -594,7 +612,7 @@ fn write_results(
     let doc = serde_json::json!({
         "trials": trials,
         "report_from": shown.map(|i| format!("trial-{}", i + 1)),
-        "report_rule": "the trial with the highest TTFT p99 (the stalled trial when one fails the gate is that trial)",
+        "report_rule": "the stalled trial that failed the gate, else the trial with the highest TTFT p99",
     });
     output::write_json(&dir.join("trials.json"), &doc)?;
     if let Some(t) = shown.and_then(|i| runs.get(i)) {
@@ -823,7 +841,7 @@ fn status_label(s: GateStatus) -> &'static str {
 fn summary(
     v: &Verdict,
     bench: Option<&BenchResult>,
-    trials: usize,
+    pooled: Option<(usize, u64, u64, usize)>,
     outputs: &GateOutputs,
 ) -> String {
     use std::fmt::Write;
@@ -847,10 +865,10 @@ fn summary(
             c.name, c.measured, c.raw, c.effective_threshold, c.status
         );
     }
-    if trials > 1 {
+    if let Some((trials, requests, failed, shown)) = pooled {
         let _ = writeln!(
             out,
-            "  {trials} trials pooled; the report shows the trial with the highest TTFT p99"
+            "  {trials} trials pooled: {requests} successful requests, {failed} failed; the report shows trial {shown}:"
         );
     }
     if let Some(b) = bench {
