@@ -15,6 +15,9 @@
 #   --no-aiperf   skip AIPerf (also skipped, with a message, when its install fails)
 #   --quick       a quarter of the request counts, at least C (a smoke run, not for the record)
 #   --out DIR     where to write results (default bench/out/loadgen-DATE)
+#   --nice N      run server and clients at this niceness, and set the session's scheduler
+#                 autogroup to it (e.g. -10, needs root), so that other work on a shared machine
+#                 starves the measurement less; restored on exit
 # Needs: cargo, python3 (with venv), curl, /usr/bin/time (apt-get install time).
 # The tables go to stdout and DIR/results.md; raw outputs stay under DIR.
 set -euo pipefail
@@ -25,14 +28,16 @@ NO_AIPERF=0
 QUICK=0
 ONLY=
 OUT=
+NICE=
 while [ $# -gt 0 ]; do
     case "$1" in
     --no-aiperf) NO_AIPERF=1 ;;
     --quick) QUICK=1 ;;
     --only) ONLY=$2; shift ;;
+    --nice) NICE=$2; shift ;;
     --out) OUT=$2; shift ;;
-    -h | --help) sed -n '2,22p' "$0"; exit 0 ;;
-    *) echo "unknown argument: $1 (valid: --no-aiperf, --quick, --only infergate|aiperf, --out DIR)" >&2; exit 2 ;;
+    -h | --help) sed -n '2,21p' "$0"; exit 0 ;;
+    *) echo "unknown argument: $1 (valid: --no-aiperf, --quick, --only infergate|aiperf, --out DIR, --nice N)" >&2; exit 2 ;;
     esac
     shift
 done
@@ -40,6 +45,20 @@ OUT=${OUT:-bench/out/loadgen-$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 HELPER="python3 $ROOT/bench/loadgen_helper.py"
+PRIO=()
+if [ -n "$NICE" ]; then
+    PRIO=(nice -n "$NICE")
+    "${PRIO[@]}" true 2>/dev/null || { echo "--nice $NICE: not permitted here" >&2; exit 2; }
+    # With autogroup scheduling (kernel.sched_autogroup_enabled=1) the CPU is shared between
+    # sessions first and a process's nice only counts inside its own session, so the session's
+    # autogroup gets the niceness too, and its previous value back on exit.
+    if [ -w "/proc/$$/autogroup" ]; then
+        OLD_AUTOGROUP_NICE=$(sed -n 's/.* nice //p' "/proc/$$/autogroup")
+        if echo "$NICE" >"/proc/$$/autogroup" 2>/dev/null; then
+            trap 'echo "${OLD_AUTOGROUP_NICE:-0}" >"/proc/$$/autogroup" 2>/dev/null || true' EXIT
+        fi
+    fi
+fi
 TTFT_MS=50
 ITL_MS=5
 OSL=128
@@ -104,7 +123,7 @@ run_one() {
     fi
     local dir=$OUT/$tool-$label-c$c
     mkdir -p "$dir"
-    "$SERVER" --ttft-ms "$TTFT_MS" --itl-ms "$ITL_MS" --default-tokens "$OSL" >"$dir/server.out" 2>"$dir/server.err" &
+    "${PRIO[@]}" "$SERVER" --ttft-ms "$TTFT_MS" --itl-ms "$ITL_MS" --default-tokens "$OSL" >"$dir/server.out" 2>"$dir/server.err" &
     local spid=$!
     local url=
     for _ in $(seq 200); do
@@ -135,7 +154,7 @@ run_one() {
             --ui none --no-server-metrics --no-gpu-telemetry --artifact-dir "$dir/export")
     fi
     local rc=0
-    $HELPER sample "$dir/sampler.json" -- /usr/bin/time -v -o "$dir/time.txt" "${cmd[@]}" \
+    $HELPER sample "$dir/sampler.json" -- "${PRIO[@]}" /usr/bin/time -v -o "$dir/time.txt" "${cmd[@]}" \
         >"$dir/client.log" 2>&1 || rc=$?
     curl -s --max-time 30 "$url/stats?skip=$w" >"$dir/truth.json" || true
     kill -TERM "$spid" 2>/dev/null || true
@@ -168,6 +187,7 @@ START=$(date +%s)
     echo "- server: fixed_delay_server, ${TTFT_MS} ms TTFT, ${ITL_MS} ms per token, ${OSL} tokens, $(nproc) threads; client and server share the machine"
     echo "- workload: 128 input / 128 output tokens (stddev 0), 100 entries, seed 100, temperature 0, closed loop"
     [ "$QUICK" = 1 ] && echo "- --quick: a quarter of the request counts"
+    [ -n "$NICE" ] && echo "- server and clients run at niceness $NICE, and so does this script's session autogroup ($(cat /proc/$$/autogroup 2>/dev/null || echo 'no autogroup')); other work on the machine at 0"
     echo
 } >"$OUT/results.md"
 

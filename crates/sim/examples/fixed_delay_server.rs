@@ -110,6 +110,7 @@ struct Truth {
 struct Shared {
     opts: Opts,
     arrivals: AtomicU64,
+    connections: AtomicU64,
     in_flight: AtomicU64,
     peak_in_flight: AtomicU64,
     aborted: AtomicU64,
@@ -138,10 +139,10 @@ fn main() {
 }
 
 async fn serve(opts: Opts) {
-    let listener = match TcpListener::bind(&opts.addr).await {
+    let listener = match listen(&opts.addr) {
         Ok(l) => l,
         Err(e) => {
-            eprintln!("cannot bind {}: {e}", opts.addr);
+            eprintln!("cannot listen on {}: {e}", opts.addr);
             std::process::exit(1)
         }
     };
@@ -153,6 +154,7 @@ async fn serve(opts: Opts) {
     let shared = Arc::new(Shared {
         opts,
         arrivals: AtomicU64::new(0),
+        connections: AtomicU64::new(0),
         in_flight: AtomicU64::new(0),
         peak_in_flight: AtomicU64::new(0),
         aborted: AtomicU64::new(0),
@@ -184,6 +186,7 @@ async fn serve(opts: Opts) {
         tokio::select! {
             r = listener.accept() => match r {
                 Ok((stream, _)) => {
+                    shared.connections.fetch_add(1, Ordering::Relaxed);
                     let _ = stream.set_nodelay(true);
                     let shared = shared.clone();
                     tokio::spawn(async move {
@@ -203,6 +206,23 @@ async fn serve(opts: Opts) {
     println!("{}", stats_json(&shared, 0));
     let _ = std::io::stdout().flush();
     std::process::exit(0)
+}
+
+/// A listener with a deep accept queue: thousands of clients connect at once at the start of a
+/// run, and the default backlog (128) drops their SYNs, which then retry after 1 s, 3 s, ...
+fn listen(addr: &str) -> std::io::Result<TcpListener> {
+    let addr: std::net::SocketAddr = addr
+        .parse()
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    // The kernel caps this at net.core.somaxconn.
+    socket.listen(65_535)
 }
 
 #[derive(serde::Deserialize)]
@@ -497,11 +517,12 @@ fn stats_json(shared: &Shared, skip: u64) -> String {
         .filter_map(|t| t.itl_ns.map(|x| x as f64 / 1e6))
         .collect();
     format!(
-        "{{\"injected_ttft_ms\":{},\"injected_itl_ms\":{},\"threads\":{},\"arrivals\":{},\"skipped\":{skip},\"completed\":{},\"aborted\":{},\"peak_in_flight\":{},\"first_arrival_unix_ns\":{},\"last_done_unix_ns\":{},\"server_cpu_s\":{},\"ttft_ms\":{},\"itl_ms\":{}}}",
+        "{{\"injected_ttft_ms\":{},\"injected_itl_ms\":{},\"threads\":{},\"arrivals\":{},\"connections\":{},\"skipped\":{skip},\"completed\":{},\"aborted\":{},\"peak_in_flight\":{},\"first_arrival_unix_ns\":{},\"last_done_unix_ns\":{},\"server_cpu_s\":{},\"ttft_ms\":{},\"itl_ms\":{}}}",
         shared.opts.ttft.as_secs_f64() * 1e3,
         shared.opts.itl.as_secs_f64() * 1e3,
         shared.opts.threads,
         shared.arrivals.load(Ordering::Relaxed),
+        shared.connections.load(Ordering::Relaxed),
         truths.len(),
         shared.aborted.load(Ordering::Relaxed),
         shared.peak_in_flight.load(Ordering::Relaxed),
