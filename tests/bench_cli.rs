@@ -496,7 +496,9 @@ fn every_error_class_is_visible_and_an_all_failed_run_exits_1() {
     let smal = faulty(|b| b.faults.malformed = 1.0);
     let sslow = faulty(|b| b.header_delay_ns = 3_000_000_000);
     let refused = common::closed_port_url();
-    let cases: Vec<(&str, &str, &str, Option<u64>, &[&str])> = vec![
+    // (what, URL, the class label printed, the HTTP status exported, extra flags)
+    type Case<'a> = (&'a str, &'a str, &'a str, Option<u64>, &'a [&'a str]);
+    let cases: Vec<Case> = vec![
         ("HTTP 500", &s500.url, "http_status 500", Some(500), &[]),
         ("HTTP 429", &s429.url, "http_status 429", Some(429), &[]),
         (
