@@ -66,7 +66,8 @@ pub struct BenchResult {
 impl BenchResult {
     /// True when no profile request succeeded: the run measured nothing usable.
     pub fn all_failed(&self) -> bool {
-        self.summary.completed_request_count == 0
+        // `request_count` counts successful profile requests (AIPerf's definition).
+        self.summary.request_count == 0
     }
 }
 
@@ -395,7 +396,7 @@ mod tests {
     #[test]
     fn rfc3339_formats_known_instants() {
         assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
-        let t = UNIX_EPOCH + Duration::from_millis(1_795_920_000_123);
+        let t = UNIX_EPOCH + Duration::from_millis(1_795_910_400_123);
         assert_eq!(rfc3339(t), "2026-11-29T00:00:00.123Z");
         let leap = UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
         assert_eq!(rfc3339(leap), "2000-02-29T00:00:00.000Z");

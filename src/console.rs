@@ -21,7 +21,7 @@ pub fn bench_summary(result: &BenchResult, output_dir: Option<&Path>) -> String 
         out,
         "infergate {}: {status}. {} requests ({} failed, {} warmup excluded) in {}",
         result.run_info.command,
-        s.request_count,
+        s.completed_request_count,
         s.error_request_count,
         s.warmup_request_count,
         seconds(s.benchmark_duration_s),

@@ -504,6 +504,10 @@ pub fn aiperf_export(summary: &Summary, ctx: &ExportContext) -> AiperfExport {
         b.max = Some(c.max as f64);
         b.min = Some(c.min as f64);
         b.std = Some(c.std);
+        b.p50 = Some(c.p50);
+        b.p90 = Some(c.p90);
+        b.p95 = Some(c.p95);
+        b.p99 = Some(c.p99);
         metrics.push(("effective_concurrency".to_string(), b));
     }
     let error_summary = summary

@@ -147,6 +147,20 @@ pub struct ConcurrencySummary {
     pub min: u64,
     /// Time-weighted population standard deviation of the number in flight.
     pub std: f64,
+    /// Time-weighted percentiles of the number in flight (AIPerf's `effective_concurrency`
+    /// p50/p90/p95/p99): the smallest count `k` such that at least that share of the window had
+    /// `k` or fewer requests in flight.
+    #[serde(default)]
+    pub p50: f64,
+    /// See [`ConcurrencySummary::p50`].
+    #[serde(default)]
+    pub p90: f64,
+    /// See [`ConcurrencySummary::p50`].
+    #[serde(default)]
+    pub p95: f64,
+    /// See [`ConcurrencySummary::p50`].
+    #[serde(default)]
+    pub p99: f64,
 }
 
 /// Confidence intervals of the summary's main numbers.
@@ -514,12 +528,15 @@ fn concurrency(records: &[RequestRecord]) -> Option<ConcurrencySummary> {
     // Time-weighted first and second moments of the in-flight count over [first, last].
     let (mut now, mut max, mut min) = (0i64, 0i64, i64::MAX);
     let (mut m1, mut m2) = (0f64, 0f64);
+    // Time spent at each in-flight count, for the time-weighted percentiles.
+    let mut time_at: std::collections::BTreeMap<i64, f64> = std::collections::BTreeMap::new();
     let mut prev = first;
     for (t, d) in events {
         if t > prev {
             let dt = (t - prev) as f64;
             m1 += now as f64 * dt;
             m2 += (now * now) as f64 * dt;
+            *time_at.entry(now).or_insert(0.0) += dt;
             min = min.min(now);
             prev = t;
         }
@@ -528,10 +545,25 @@ fn concurrency(records: &[RequestRecord]) -> Option<ConcurrencySummary> {
     }
     let span = (last - first) as f64;
     let avg = m1 / span;
+    let weighted = |p: f64| {
+        let want = span * p / 100.0;
+        let mut acc = 0.0;
+        for (&k, &dt) in &time_at {
+            acc += dt;
+            if acc >= want {
+                return k as f64;
+            }
+        }
+        max as f64
+    };
     Some(ConcurrencySummary {
         avg,
         max: max as u64,
         min: if min == i64::MAX { 0 } else { min as u64 },
         std: (m2 / span - avg * avg).max(0.0).sqrt(),
+        p50: weighted(50.0),
+        p90: weighted(90.0),
+        p95: weighted(95.0),
+        p99: weighted(99.0),
     })
 }

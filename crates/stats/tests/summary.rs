@@ -117,6 +117,8 @@ fn latencies_throughput_duration_and_errors_by_hand() {
     assert_eq!((c.min, c.max), (1, 4));
     // Time at each level: 1 for 105 ms, 2 for 110, 3 for 135, 4 for 50 → E[x²] = 2560 / 400.
     close(c.std, (6.4f64 - 2.325 * 2.325).sqrt());
+    // Time-weighted percentiles: ≤1 for 26.25 % of the window, ≤2 for 53.75 %, ≤3 for 87.5 %.
+    assert_eq!((c.p50, c.p90, c.p95, c.p99), (2.0, 4.0, 4.0, 4.0));
 }
 
 #[test]
