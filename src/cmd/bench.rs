@@ -99,7 +99,7 @@ pub struct Args {
     #[arg(long)]
     pub concurrency: Option<u32>,
     /// Open loop: send this many requests per second on absolute deadlines.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub request_rate: Option<f64>,
     /// Open-loop arrivals: constant or poisson.
     #[arg(long, default_value = "poisson", alias = "request-rate-mode")]
@@ -110,10 +110,15 @@ pub struct Args {
     pub request_count: Option<u64>,
     /// Stop issuing after this long (seconds or 30s, 2m, ...); in-flight requests then get
     /// --drain-grace to finish.
-    #[arg(long, alias = "benchmark-duration")]
+    #[arg(long, alias = "benchmark-duration", allow_hyphen_values = true)]
     pub duration: Option<String>,
     /// How long in-flight requests may finish after --duration ends.
-    #[arg(long, default_value = "30s", alias = "benchmark-grace-period")]
+    #[arg(
+        long,
+        default_value = "30s",
+        alias = "benchmark-grace-period",
+        allow_hyphen_values = true
+    )]
     pub drain_grace: String,
     /// Warmup requests sent first and excluded from every result.
     #[arg(long, default_value_t = 0, alias = "num-warmup-requests")]
@@ -123,13 +128,18 @@ pub struct Args {
     #[arg(long)]
     pub no_warmup_drain: bool,
     /// Per-request timeout, from send to the end of the response.
-    #[arg(long, default_value = "600s", alias = "request-timeout-seconds")]
+    #[arg(
+        long,
+        default_value = "600s",
+        alias = "request-timeout-seconds",
+        allow_hyphen_values = true
+    )]
     pub request_timeout: String,
     /// Goodput SLO `metric:value` (repeatable), e.g. time_to_first_token:200.
     #[arg(long, value_name = "METRIC:VALUE")]
     pub goodput: Vec<String>,
     /// Confidence level of the reported intervals (0.5 to 0.999).
-    #[arg(long, default_value_t = 0.95)]
+    #[arg(long, default_value_t = 0.95, allow_negative_numbers = true)]
     pub confidence_level: f64,
     /// Write profile_export_aiperf.json, CSV, records.jsonl, run.json and report.html here.
     #[arg(long, alias = "output-artifact-dir", alias = "artifact-dir")]

@@ -47,7 +47,7 @@ pub struct Args {
     #[arg(long, default_value_t = 16, value_name = "N")]
     pub default_max_tokens: u32,
     /// Extra time of the first inference (e.g. 42s), while /health and /v1/models answer 200.
-    #[arg(long, value_name = "DURATION")]
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
     pub cold_start: Option<String>,
     /// Whose first inference is cold: deployment (one cold period) or worker (each worker).
     #[arg(long, default_value = "deployment", value_name = "SCOPE")]
@@ -56,37 +56,72 @@ pub struct Args {
     #[arg(long, value_name = "I")]
     pub stall_worker: Option<u32>,
     /// Step-time multiplier of the stalled worker.
-    #[arg(long, default_value_t = 5.0, value_name = "F")]
+    #[arg(
+        long,
+        default_value_t = 5.0,
+        value_name = "F",
+        allow_negative_numbers = true
+    )]
     pub stall_factor: f64,
     /// When the stall starts, from the deployment's start (virtual: from the first request).
-    #[arg(long, default_value = "0", value_name = "DURATION")]
+    #[arg(
+        long,
+        default_value = "0",
+        value_name = "DURATION",
+        allow_hyphen_values = true
+    )]
     pub stall_start: String,
     /// How long the stall lasts (default: until the end).
-    #[arg(long, value_name = "DURATION")]
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
     pub stall_duration: Option<String>,
     /// Make this worker (0-based) permanently slow.
     #[arg(long, value_name = "I")]
     pub slow_worker: Option<u32>,
     /// Step-time multiplier of the slow worker.
-    #[arg(long, default_value_t = 2.0, value_name = "F")]
+    #[arg(
+        long,
+        default_value_t = 2.0,
+        value_name = "F",
+        allow_negative_numbers = true
+    )]
     pub slow_factor: f64,
     /// Step-time multiplier of every worker (a degraded node; 1.43 ≈ 30 % less throughput).
-    #[arg(long, value_name = "F")]
+    #[arg(long, value_name = "F", allow_negative_numbers = true)]
     pub node_slow_factor: Option<f64>,
     /// Fraction of completion requests answered with HTTP 500.
-    #[arg(long, default_value_t = 0.0, value_name = "R")]
+    #[arg(
+        long,
+        default_value_t = 0.0,
+        value_name = "R",
+        allow_negative_numbers = true
+    )]
     pub error_rate_500: f64,
     /// Fraction of completion requests answered with HTTP 429.
-    #[arg(long, default_value_t = 0.0, value_name = "R")]
+    #[arg(
+        long,
+        default_value_t = 0.0,
+        value_name = "R",
+        allow_negative_numbers = true
+    )]
     pub error_rate_429: f64,
     /// Fraction of streams whose connection is dropped mid-stream.
-    #[arg(long, default_value_t = 0.0, value_name = "R")]
+    #[arg(
+        long,
+        default_value_t = 0.0,
+        value_name = "R",
+        allow_negative_numbers = true
+    )]
     pub drop_rate: f64,
     /// Fraction of streams with one malformed (invalid JSON) chunk.
-    #[arg(long, default_value_t = 0.0, value_name = "R")]
+    #[arg(
+        long,
+        default_value_t = 0.0,
+        value_name = "R",
+        allow_negative_numbers = true
+    )]
     pub malformed_rate: f64,
     /// Delay before response headers of every completion (e.g. 500ms).
-    #[arg(long, value_name = "DURATION")]
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
     pub header_delay: Option<String>,
 
     /// Run in virtual time against a simulated client population and print a summary.
@@ -96,7 +131,7 @@ pub struct Args {
     #[arg(long, value_name = "C")]
     pub concurrency: Option<u32>,
     /// Virtual: open loop at R requests per second.
-    #[arg(long, value_name = "R")]
+    #[arg(long, value_name = "R", allow_negative_numbers = true)]
     pub rate: Option<f64>,
     /// Virtual, open loop: constant or poisson arrivals.
     #[arg(long, default_value = "constant")]
