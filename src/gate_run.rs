@@ -87,12 +87,31 @@ impl BenchSpec {
     }
 }
 
+impl GateOutputs {
+    /// Creates the output folder and the folders of the CTRF and JUnit files (`--output-dir out/
+    /// --ctrf out/ctrf.json` asks for `out/` to exist).
+    pub fn ensure_dirs(&self) -> anyhow::Result<()> {
+        if let Some(dir) = &self.output_dir {
+            output::ensure_dir(dir)?;
+        }
+        for file in [&self.ctrf, &self.junit].into_iter().flatten() {
+            if let Some(parent) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
+                output::ensure_dir(parent)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A validated endpoint gate.
 pub struct EndpointGate {
     /// The plan built from the recipe, flags and env.
     pub plan: RunPlan,
     /// The benchmark at the plan's operating point (validated).
     pub bench: BenchSpec,
+    /// The first run's plan, built (and so validated) by `prepare` with its output folder
+    /// ([`trial_dir`]); `None` builds it from `bench`.
+    pub first_plan: Option<bench_run::BenchPlan>,
     /// How many runs, and when to stop.
     pub trials: Trials,
     /// Calibrate the client's timing error against a loopback server first.
@@ -197,6 +216,7 @@ pub async fn execute(gate: EndpointGate) -> anyhow::Result<GateResult> {
     let EndpointGate {
         plan,
         bench,
+        first_plan,
         trials: policy,
         calibrate_client,
         probe: (probe_target, probe_config),
@@ -250,6 +270,7 @@ pub async fn execute(gate: EndpointGate) -> anyhow::Result<GateResult> {
         run_trials(
             &plan,
             &bench,
+            first_plan,
             policy,
             level,
             calibration.as_ref(),
@@ -268,6 +289,7 @@ pub async fn execute(gate: EndpointGate) -> anyhow::Result<GateResult> {
         stop_unix_ms: unix_ms(),
     };
     let preceding = vec![probe_line];
+    outputs.ensure_dirs()?;
     if let Some(path) = &outputs.ctrf {
         let report =
             infergate_gate::ctrf::report(&verdict, timing, env!("CARGO_PKG_VERSION"), &preceding);
@@ -317,6 +339,7 @@ const LOOPBACK_TTFT_MS: u64 = 100;
 async fn run_trials(
     plan: &RunPlan,
     bench: &BenchSpec,
+    mut first_plan: Option<bench_run::BenchPlan>,
     policy: Trials,
     level: f64,
     calibration: Option<&LoopbackCalibration>,
@@ -327,14 +350,11 @@ async fn run_trials(
     let max = policy.max_runs();
     let constraints = constraints(plan);
     for k in 1..=max {
-        let dir = outputs.output_dir.as_ref().map(|d| {
-            if per_trial {
-                d.join(format!("trial-{k}"))
-            } else {
-                d.clone()
-            }
-        });
-        let bench_plan = bench.build(dir.clone())?;
+        let dir = outputs.output_dir.as_ref().map(|d| trial_dir(d, policy, k));
+        let bench_plan = match first_plan.take() {
+            Some(p) if k == 1 => p,
+            _ => bench.build(dir.clone())?,
+        };
         if per_trial {
             eprintln!("trial {k} of {}: benchmarking", max_label(policy));
         }
@@ -395,6 +415,16 @@ async fn run_trials(
         }
     }
     Ok(())
+}
+
+/// Where run `k` (1-based) writes its exports: `DIR/trial-K/` when more than one run is
+/// possible, else `DIR` itself.
+pub fn trial_dir(dir: &std::path::Path, policy: Trials, k: u32) -> PathBuf {
+    if policy.per_trial_dirs() {
+        dir.join(format!("trial-{k}"))
+    } else {
+        dir.to_path_buf()
+    }
 }
 
 fn max_label(policy: Trials) -> String {

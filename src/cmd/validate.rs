@@ -34,7 +34,7 @@ pub struct Args {
     #[arg(long)]
     pub model: Option<String>,
     /// In-flight requests per GPU (overrides the recipe and AICR_INFERENCE_PERF_CONCURRENCY_PER_GPU).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub concurrency_per_gpu: Option<String>,
     /// dynamo-router or gateway-epp (overrides the recipe's inference-routing-mode).
     #[arg(long)]
@@ -43,31 +43,31 @@ pub struct Args {
     #[arg(long)]
     pub router_mode: Option<String>,
     /// Warmup requests per unit of concurrency (AICR_INFERENCE_PERF_WARMUP_PER_CONCURRENCY).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub warmup_per_concurrency: Option<String>,
     /// Floor of the request count (AICR_INFERENCE_PERF_MIN_REQUESTS).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub min_requests: Option<String>,
     /// Requests per unit of concurrency (AICR_INFERENCE_PERF_REQUESTS_PER_CONCURRENCY).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub requests_per_concurrency: Option<String>,
     /// Prompt length in tokens (AICR_INFERENCE_PERF_INPUT_TOKENS_MEAN).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub input_tokens_mean: Option<String>,
     /// Output length in tokens (AICR_INFERENCE_PERF_OUTPUT_TOKENS_MEAN).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub output_tokens_mean: Option<String>,
     /// Readiness-probe window, a Go duration (AICR_INFERENCE_PERF_HEALTH_TIMEOUT).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub health_timeout: Option<String>,
     /// How long to wait for the workload to be ready, --kube (AICR_INFERENCE_PERF_WORKLOAD_READY_TIMEOUT).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub workload_ready_timeout: Option<String>,
     /// Limit of one probe attempt (default 120s).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub probe_attempt_timeout: Option<String>,
     /// Pause between probe attempts (default 10s).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub probe_interval: Option<String>,
     /// Model-cache StorageClass, --kube (overrides the recipe).
     #[arg(long)]
@@ -76,7 +76,7 @@ pub struct Args {
     #[arg(long)]
     pub no_cleanup: bool,
     /// Per-request timeout of the benchmark.
-    #[arg(long, default_value = "600s")]
+    #[arg(long, default_value = "600s", allow_hyphen_values = true)]
     pub request_timeout: String,
     /// Extra request header `Name:Value` (repeatable).
     #[arg(long = "header", short = 'H', value_name = "NAME:VALUE")]
@@ -238,8 +238,13 @@ pub fn prepare(
             ("gpus_per_node".into(), plan.point.gpus_per_node.into()),
         ],
     };
-    // Validate the benchmark once, here, before anything is sent; each trial rebuilds it.
-    let first = bench.build(args.output_dir.clone())?;
+    // Validate the benchmark here, before anything is sent; the first run uses this plan and
+    // each further trial rebuilds it (the same request stream).
+    let first = bench.build(
+        args.output_dir
+            .as_ref()
+            .map(|d| gate_run::trial_dir(d, trials, 1)),
+    )?;
     let mut probe = ProbeConfig::new(plan.model.clone());
     probe.attempt_timeout = plan.probe.attempt_timeout;
     probe.interval = plan.probe.interval;
@@ -249,6 +254,7 @@ pub fn prepare(
     Ok(Prepared::Run(Box::new(EndpointGate {
         plan,
         probe: (first.target.clone(), probe),
+        first_plan: Some(first),
         bench,
         trials,
         calibrate_client: args.trials.calibrate_client,
@@ -291,6 +297,7 @@ pub fn write_skip(reason: &str, outputs: &GateOutputs) -> anyhow::Result<()> {
         start_unix_ms: now,
         stop_unix_ms: now,
     };
+    outputs.ensure_dirs()?;
     if let Some(path) = &outputs.ctrf {
         let report = infergate_gate::ctrf::report(&verdict, timing, env!("CARGO_PKG_VERSION"), &[]);
         output::write_atomic(path, report.to_json().as_bytes())?;
