@@ -199,7 +199,7 @@ if [ "$ONLY" != aiperf ]; then
     run_one infergate main 2048 20000 2048
     run_one infergate growth 2048 60000 2048
     run_one infergate main 8192 30000 8192
-    run_one infergate 10k 10000 20000 0
+    run_one infergate 10k 10000 20000 10000
 fi
 if [ -n "$AIPERF" ]; then
     # AIPerf reaches ~100 req/s here, so fewer requests keep each run under a minute.
