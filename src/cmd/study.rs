@@ -7,7 +7,7 @@
 use crate::{BadInput, Outcome};
 use infergate_evidence::fidelity::{run_study, Fault, Platform, Scenario, StudyPlan};
 use infergate_model::RequestRecord;
-use infergate_sim::virtual_time::{self, VirtualLoad};
+use infergate_sim::virtual_time::{trial, TrialFault};
 use infergate_sim::{SimConfig, SlowWorker, Stall};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -118,36 +118,28 @@ fn fidelity(a: FidelityArgs) -> anyhow::Result<Outcome> {
 /// routing (the investigation's configuration), AICR's closed-loop workload at the scenario's
 /// concurrency, and the fault injected.
 pub fn sim_trial(s: &Scenario) -> Result<Vec<RequestRecord>, String> {
-    let mut cfg = SimConfig::for_profile(&s.profile).map_err(|e| e.to_string())?;
-    cfg.seed = s.seed;
-    match s.fault {
-        Fault::None => {}
+    // The deployment, load and fault mapping live in `infergate_sim::virtual_time::trial`; only
+    // the translation of evidence's `Fault` into the sim's plain `TrialFault` is here, because
+    // the sim must not depend on evidence.
+    let fault = match s.fault {
+        Fault::None => TrialFault::None,
         Fault::Stall {
             worker,
             factor,
             start_ns,
             duration_ns,
-        } => {
-            cfg.behaviours.stall = Some(Stall {
-                worker,
-                factor,
-                start_ns,
-                duration_ns,
-            })
-        }
+        } => TrialFault::Stall(Stall {
+            worker,
+            factor,
+            start_ns,
+            duration_ns,
+        }),
         Fault::SlowWorker { worker, factor } => {
-            cfg.behaviours.slow_worker = Some(SlowWorker { worker, factor })
+            TrialFault::SlowWorker(SlowWorker { worker, factor })
         }
         Fault::LowThroughput { throughput_factor } => {
-            let e = &mut cfg.profile.engine;
-            let scale = |v: u64| (v as f64 / throughput_factor).round() as u64;
-            e.step_base_ns = scale(e.step_base_ns);
-            e.decode_ns_per_seq = scale(e.decode_ns_per_seq);
-            e.prefill_ns_per_token = scale(e.prefill_ns_per_token);
+            TrialFault::LowThroughput { throughput_factor }
         }
-    }
-    let load = VirtualLoad::aicr(s.per_gpu * s.gpus);
-    virtual_time::run(&cfg, &load)
-        .map(|r| r.records)
-        .map_err(|e| e.to_string())
+    };
+    trial(&s.profile, s.seed, s.per_gpu * s.gpus, fault).map_err(|e| e.to_string())
 }

@@ -8,44 +8,36 @@
 
 use infergate_evidence::fidelity::{run_study, Fault, Scenario, StudyPlan};
 use infergate_model::RequestRecord;
-use infergate_sim::virtual_time::{run, VirtualLoad};
-use infergate_sim::{SimConfig, SlowWorker, Stall};
+use infergate_sim::virtual_time::{trial, TrialFault};
+use infergate_sim::{SlowWorker, Stall};
 use std::time::Instant;
 
 /// The scenario on the simulator (the same mapping as tests/sim.rs).
 fn sim_trial(s: &Scenario) -> Result<Vec<RequestRecord>, String> {
-    let mut cfg = SimConfig::for_profile(&s.profile).map_err(|e| e.to_string())?;
-    cfg.seed = s.seed;
-    match s.fault {
-        Fault::None => {}
+    // The deployment, load and fault mapping live in `infergate_sim::virtual_time::trial`; only
+    // the translation of evidence's `Fault` into the sim's plain `TrialFault` is here, because
+    // the sim must not depend on evidence.
+    let fault = match s.fault {
+        Fault::None => TrialFault::None,
         Fault::Stall {
             worker,
             factor,
             start_ns,
             duration_ns,
-        } => {
-            cfg.behaviours.stall = Some(Stall {
-                worker,
-                factor,
-                start_ns,
-                duration_ns,
-            })
-        }
+        } => TrialFault::Stall(Stall {
+            worker,
+            factor,
+            start_ns,
+            duration_ns,
+        }),
         Fault::SlowWorker { worker, factor } => {
-            cfg.behaviours.slow_worker = Some(SlowWorker { worker, factor })
+            TrialFault::SlowWorker(SlowWorker { worker, factor })
         }
         Fault::LowThroughput { throughput_factor } => {
-            let e = &mut cfg.profile.engine;
-            let scale = |v: u64| (v as f64 / throughput_factor).round() as u64;
-            e.step_base_ns = scale(e.step_base_ns);
-            e.decode_ns_per_seq = scale(e.decode_ns_per_seq);
-            e.prefill_ns_per_token = scale(e.prefill_ns_per_token);
+            TrialFault::LowThroughput { throughput_factor }
         }
-    }
-    let load = VirtualLoad::aicr(s.per_gpu * s.gpus);
-    run(&cfg, &load)
-        .map(|r| r.records)
-        .map_err(|e| e.to_string())
+    };
+    trial(&s.profile, s.seed, s.per_gpu * s.gpus, fault).map_err(|e| e.to_string())
 }
 
 fn main() {

@@ -12,7 +12,7 @@
 
 use crate::engine::{Engine, Flow, Seq};
 use crate::rng::{mix64, stream, Rng};
-use crate::{SimConfig, SimError};
+use crate::{SimConfig, SimError, SlowWorker, Stall};
 use infergate_model::{
     Arrivals, Failure, FailureKind, LoadMode, Nanos, Phase, RequestRecord, Usage,
 };
@@ -166,6 +166,52 @@ struct Sim<'a> {
     client_in_flight: u32,
     pending: VecDeque<usize>,
     finished: Vec<(usize, u64)>,
+}
+
+/// The fault a [`trial`] injects. Mirrors `infergate_evidence::fidelity::Fault` variant for
+/// variant: this crate must not depend on evidence (evidence's normal build stays free of the
+/// sim), so each caller translates its scenario into this plain value and the mapping onto a
+/// deployment lives here, once.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum TrialFault {
+    /// Nothing injected.
+    None,
+    /// One worker stalls for a while.
+    Stall(Stall),
+    /// One worker is slow throughout.
+    SlowWorker(SlowWorker),
+    /// Every worker's step costs are divided by `throughput_factor` (< 1 slows them down).
+    LowThroughput {
+        /// Throughput multiplier (0.7: throughput 30 % low).
+        throughput_factor: f64,
+    },
+}
+
+/// One fidelity-study trial in virtual time: profile `profile`'s full node (its default routing),
+/// seed `seed`, AICR's closed-loop workload ([`VirtualLoad::aicr`]) at `concurrency`, and
+/// `fault` injected. The records of the run. What `infergate study fidelity`, the evidence
+/// crate's `fidelity` example and its simulator tests all run.
+pub fn trial(
+    profile: &str,
+    seed: u64,
+    concurrency: u32,
+    fault: TrialFault,
+) -> Result<Vec<RequestRecord>, SimError> {
+    let mut cfg = SimConfig::for_profile(profile)?;
+    cfg.seed = seed;
+    match fault {
+        TrialFault::None => {}
+        TrialFault::Stall(stall) => cfg.behaviours.stall = Some(stall),
+        TrialFault::SlowWorker(slow) => cfg.behaviours.slow_worker = Some(slow),
+        TrialFault::LowThroughput { throughput_factor } => {
+            let e = &mut cfg.profile.engine;
+            let scale = |v: u64| (v as f64 / throughput_factor).round() as u64;
+            e.step_base_ns = scale(e.step_base_ns);
+            e.decode_ns_per_seq = scale(e.decode_ns_per_seq);
+            e.prefill_ns_per_token = scale(e.prefill_ns_per_token);
+        }
+    }
+    run(&cfg, &VirtualLoad::aicr(concurrency)).map(|r| r.records)
 }
 
 /// Run `load` against the deployment `cfg` in virtual time.
