@@ -130,9 +130,9 @@ pub struct GateResult {
     pub verdict: Verdict,
     /// The probe's report.
     pub probe: ProbeReport,
-    /// The benchmark, when it ran.
+    /// The benchmark, when it ran (with several trials: the one the report shows).
     pub bench: Option<BenchResult>,
-    /// The load generator's self-check, when the benchmark ran.
+    /// The load generator's self-check of that run.
     pub self_check: Option<SelfCheck>,
 }
 
@@ -402,7 +402,13 @@ async fn run_trials(
             let stalls: Vec<Option<StallFinding>> =
                 runs.iter().map(|t| Some(t.stall.clone())).collect();
             let mut judged = judge_trials(&constraints, &evidence, &stalls);
-            if let (Some(cal), Some(j)) = (calibration, judged.ttft_p99.as_mut()) {
+            // As `combine` judges: the TTFT interval widened by the calibrated timing error (a
+            // stalled trial's FAIL stands whatever the interval).
+            if let (Some(cal), Some(j), None) = (
+                calibration,
+                judged.ttft_p99.as_mut(),
+                judged.stalled_trial.as_ref(),
+            ) {
                 *j = judge(&j.bound, j.estimate, &cal.widen(&j.interval));
             }
             match rule.next(&judged, k) {

@@ -195,6 +195,11 @@ fn bad_trial_flags_exit_2_before_any_request() {
             vec!["--max-runs", "3"],
             "--until-decided",
         ),
+        (
+            "--trials with --kube",
+            vec!["--trials", "3", "--kube"],
+            "not supported with --kube",
+        ),
     ] {
         let l = SilentListener::new();
         let out = validate(&recipe, &l.url, 2)

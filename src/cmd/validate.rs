@@ -266,6 +266,13 @@ pub fn prepare(
 /// Run `infergate validate`.
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
     if args.kube.kube {
+        let t = &args.trials;
+        if t.trials != 1 || t.until_decided || t.calibrate_client {
+            return Err(BadInput::from_err(
+                "--trials, --until-decided and --calibrate-client are not supported with --kube \
+                 (the benchmark runs in the cluster as one Job); run them with --url",
+            ));
+        }
         return crate::kube_run::run(&args, &infergate_gate::knobs::process_env);
     }
     let prepared = prepare(&args, &infergate_gate::knobs::process_env, "validate")?;
