@@ -25,7 +25,7 @@ use infergate_gate::{GateFlags, GatePlan, Recipe, RunPlan};
 use infergate_loadgen::{CancelToken, ProbeConfig};
 use infergate_model::LoadMode;
 use infergate_sim::virtual_time::{self, VirtualLoad};
-use infergate_sim::{RouterKind, SimConfig};
+use infergate_sim::SimConfig;
 use infergate_stats::{Summary, SummaryOptions};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -203,12 +203,8 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     }
     let sim_cfg = match &args.sim {
         Some(profile) => {
-            let mut cfg = SimConfig::for_profile(profile).map_err(BadInput::from_err)?;
-            if let Some(n) = args.gpus_free {
-                cfg = cfg.with_gpus_free(n).map_err(BadInput::from_err)?;
-            }
-            cfg.router = RouterKind::parse(args.router.as_deref().unwrap_or("round-robin"))
-                .map_err(BadInput::from_err)?;
+            let cfg =
+                crate::cmd::sweep::sim_deployment(profile, args.gpus_free, args.router.as_deref())?;
             cfg.validate().map_err(BadInput::from_err)?;
             Some(cfg)
         }

@@ -325,12 +325,7 @@ fn plan(args: &Args) -> anyhow::Result<Plan> {
     }
     let (target_cfg, gpus) = match &args.sim {
         Some(profile) => {
-            let mut cfg = SimConfig::for_profile(profile).map_err(BadInput::from_err)?;
-            if let Some(n) = args.gpus_free {
-                cfg = cfg.with_gpus_free(n).map_err(BadInput::from_err)?;
-            }
-            cfg.router = RouterKind::parse(args.router.as_deref().unwrap_or("round-robin"))
-                .map_err(BadInput::from_err)?;
+            let mut cfg = sim_deployment(profile, args.gpus_free, args.router.as_deref())?;
             cfg.seed = args.sim_seed.unwrap_or(0);
             if let Some(m) = &args.model {
                 cfg.model = m.clone();
@@ -910,6 +905,23 @@ pub fn sim_only(flags: &[(&str, bool)]) -> anyhow::Result<()> {
         ))),
         None => Ok(()),
     }
+}
+
+/// The `--sim PROFILE [--gpus-free N] [--router R]` deployment that sweep and calibrate share:
+/// the profile's node, cut to `gpus_free` workers, routed by `router` (default round-robin).
+/// Bad values exit 2. Not yet validated: the caller sets what else it owns (seed, model) and
+/// then calls `validate`.
+pub fn sim_deployment(
+    profile: &str,
+    gpus_free: Option<u32>,
+    router: Option<&str>,
+) -> anyhow::Result<SimConfig> {
+    let mut cfg = SimConfig::for_profile(profile).map_err(BadInput::from_err)?;
+    if let Some(n) = gpus_free {
+        cfg = cfg.with_gpus_free(n).map_err(BadInput::from_err)?;
+    }
+    cfg.router = RouterKind::parse(router.unwrap_or("round-robin")).map_err(BadInput::from_err)?;
+    Ok(cfg)
 }
 
 /// A load without a needless fraction: 2048, 12.5.
