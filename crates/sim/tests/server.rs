@@ -191,6 +191,15 @@ async fn cold_start_holds_the_first_completion_while_health_and_models_answer() 
     server.shutdown().await;
 }
 
+/// The server's `infergate_sim_faults_total{kind="KIND"}` counter, read from `/metrics`.
+async fn faults_counted(addr: std::net::SocketAddr, kind: &str) -> Option<f64> {
+    let m = send(addr, "GET", "/metrics", None).await.text();
+    metric(
+        &m,
+        &format!("infergate_sim_faults_total{{kind=\"{kind}\"}}"),
+    )
+}
+
 async fn faulty(rates: FaultRates) -> (SimServer, std::net::SocketAddr) {
     let mut cfg = small();
     cfg.behaviours.faults = rates;
@@ -215,11 +224,7 @@ async fn http_errors_are_answered_and_counted() {
     .await;
     assert_eq!(r.status, 500);
     assert!(r.json()["error"]["message"].is_string());
-    let m = send(addr, "GET", "/metrics", None).await.text();
-    assert_eq!(
-        metric(&m, "infergate_sim_faults_total{kind=\"http_500\"}"),
-        Some(1.0)
-    );
+    assert_eq!(faults_counted(addr, "http_500").await, Some(1.0));
     s.shutdown().await;
     let (s, addr) = faulty(FaultRates {
         error_429: 1.0,
@@ -232,11 +237,7 @@ async fn http_errors_are_answered_and_counted() {
             .status,
         429
     );
-    let m = send(addr, "GET", "/metrics", None).await.text();
-    assert_eq!(
-        metric(&m, "infergate_sim_faults_total{kind=\"http_429\"}"),
-        Some(1.0)
-    );
+    assert_eq!(faults_counted(addr, "http_429").await, Some(1.0));
     s.shutdown().await;
 }
 
@@ -260,11 +261,7 @@ async fn dropped_streams_end_early_and_are_counted() {
         let ev = r.events();
         assert!(ev.len() < 20 && !ev.iter().any(|e| e == "[DONE]"), "{ev:?}");
     }
-    let m = send(addr, "GET", "/metrics", None).await.text();
-    assert_eq!(
-        metric(&m, "infergate_sim_faults_total{kind=\"drop\"}"),
-        Some(3.0)
-    );
+    assert_eq!(faults_counted(addr, "drop").await, Some(3.0));
     s.shutdown().await;
 }
 
@@ -288,11 +285,7 @@ async fn malformed_chunks_are_invalid_json_and_counted() {
         .filter(|e| *e != "[DONE]" && serde_json::from_str::<serde_json::Value>(e).is_err())
         .count();
     assert_eq!(bad, 1);
-    let m = send(addr, "GET", "/metrics", None).await.text();
-    assert_eq!(
-        metric(&m, "infergate_sim_faults_total{kind=\"malformed\"}"),
-        Some(1.0)
-    );
+    assert_eq!(faults_counted(addr, "malformed").await, Some(1.0));
     s.shutdown().await;
 }
 
@@ -310,9 +303,8 @@ async fn slow_headers_are_delayed_and_counted() {
     )
     .await;
     assert!(r.headers_at >= delay, "headers after {:?}", r.headers_at);
-    let m = send(s.local_addr(), "GET", "/metrics", None).await.text();
     assert_eq!(
-        metric(&m, "infergate_sim_faults_total{kind=\"header_delay\"}"),
+        faults_counted(s.local_addr(), "header_delay").await,
         Some(1.0)
     );
     s.shutdown().await;
