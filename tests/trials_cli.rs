@@ -245,3 +245,53 @@ fn calibrate_client_measures_the_timing_error_and_reports_it() {
         "{line}"
     );
 }
+
+#[test]
+fn trials_on_a_stalled_worker_fail_with_upstreams_message_and_the_stall_named() {
+    // Worker 1 steps 20x slower for the whole run under round-robin: every trial's tail is its
+    // requests, so the pooled TTFT p99 fails with confidence and the stall is explained.
+    let dir = tempfile::tempdir().unwrap();
+    let recipe = common::write_file(
+        dir.path(),
+        "tight.yaml",
+        &common::recipe_yaml(
+            &[
+                ("inference-throughput", ">= 10"),
+                ("inference-ttft-p99", "<= 100"),
+            ],
+            2,
+        ),
+    );
+    let mut cfg = common::sim_config("h100x8", 2, RouterKind::RoundRobin);
+    cfg.behaviours.stall = Some(infergate_sim::Stall {
+        worker: 1,
+        factor: 20.0,
+        start_ns: 0,
+        duration_ns: u64::MAX,
+    });
+    let sim = Sim::start(cfg);
+    let out_dir = dir.path().join("out");
+    let out = validate(recipe.to_str().unwrap(), &sim.url, 10)
+        .args(["--trials", "2", "--output-dir", out_dir.to_str().unwrap()])
+        .run();
+    out.assert_code(1, "stalled worker, two trials");
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    let ttft = lines
+        .iter()
+        .find_map(|l| common::fixed_2_between(l, "RESULT: Inference TTFT p99: ", " ms"))
+        .expect("a TTFT RESULT line");
+    assert!(ttft > 110.0, "{lines:?}");
+    assert!(
+        lines.iter().any(|l| l.starts_with("inference TTFT p99 ")
+            && l.ends_with("does not satisfy constraint \"<= 100\" (with 10% tolerance)")
+            || l.contains("a stall in one trial fails the gate")),
+        "{lines:?}"
+    );
+    assert!(
+        lines.iter().any(|l| l.starts_with("stall: ")),
+        "the stall is named: {lines:?}"
+    );
+    assert!(out_dir.join("trial-2").join("records.jsonl").is_file());
+    let verdict = common::read_json(&out_dir.join("verdict.json"));
+    assert_eq!(verdict["status"], "failed", "{verdict}");
+}
