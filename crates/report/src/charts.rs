@@ -60,53 +60,49 @@ pub fn cdf(sorted: &[f64], title: &str, unit: &str, ceiling: Option<(f64, &str)>
 
 /// Output-token throughput over time (warmup shaded).
 pub fn throughput_over_time(ts: &TimeSeries) -> String {
-    let end = ts.t_s.last().map_or(1.0, |t| t + ts.bucket_s);
     let max = ts.tokens_per_s.iter().copied().fold(0.0, f64::max);
+    over_time(
+        ts,
+        &ts.tokens_per_s,
+        (240.0, "throughput over time", "s-main"),
+        &Axis::linear(0.0, nice_max(max), "output tokens/s"),
+    )
+    .finish()
+}
+
+/// One per-bucket series of `ts` as steps over the run's time, warmup shaded; `(height, title,
+/// series class)` style it. The caller adds its marks and finishes the plot.
+fn over_time(ts: &TimeSeries, values: &[f64], style: (f64, &str, &str), y: &Axis) -> Plot {
+    let (height, title, class) = style;
+    let end = ts.t_s.last().map_or(1.0, |t| t + ts.bucket_s);
     let mut p = Plot::new(
         W,
-        240.0,
+        height,
         &Axis::linear(0.0, end, "time since run start (s)"),
-        &Axis::linear(0.0, nice_max(max), "output tokens/s"),
-        "throughput over time",
+        y,
+        title,
     );
     if let Some(w) = ts.warmup_end_s {
         p.xband(0.0, w, "band-warm", "warmup (not counted)");
     }
-    let pts: Vec<(f64, f64)> = ts
-        .t_s
-        .iter()
-        .copied()
-        .zip(ts.tokens_per_s.iter().copied())
-        .collect();
-    p.steps(&pts, ts.bucket_s, "s-main");
-    p.finish()
+    let pts: Vec<(f64, f64)> = ts.t_s.iter().copied().zip(values.iter().copied()).collect();
+    p.steps(&pts, ts.bucket_s, class);
+    p
 }
 
 /// Requests in flight over time, with the target concurrency dashed when known.
 pub fn in_flight_over_time(ts: &TimeSeries, target: Option<f64>) -> String {
-    let end = ts.t_s.last().map_or(1.0, |t| t + ts.bucket_s);
     let max = ts
         .in_flight
         .iter()
         .copied()
         .fold(target.unwrap_or(0.0), f64::max);
-    let mut p = Plot::new(
-        W,
-        200.0,
-        &Axis::linear(0.0, end, "time since run start (s)"),
+    let mut p = over_time(
+        ts,
+        &ts.in_flight,
+        (200.0, "in-flight requests over time", "s-alt"),
         &Axis::linear(0.0, nice_max(max), "requests in flight"),
-        "in-flight requests over time",
     );
-    if let Some(w) = ts.warmup_end_s {
-        p.xband(0.0, w, "band-warm", "warmup (not counted)");
-    }
-    let pts: Vec<(f64, f64)> = ts
-        .t_s
-        .iter()
-        .copied()
-        .zip(ts.in_flight.iter().copied())
-        .collect();
-    p.steps(&pts, ts.bucket_s, "s-alt");
     if let Some(t) = target {
         p.hline(t, "m-pct", &format!("target {}", num(t, 0)));
     }
