@@ -4,13 +4,38 @@
 mod common;
 
 use common::{bench, Synth};
-use infergate_report::{compare, render_compare_html, FailOn, Metric, Movement};
+use infergate_report::{
+    compare, render_compare_html, Comparison, FailOn, Metric, MetricDelta, Movement,
+};
 
 fn fail_on() -> Vec<FailOn> {
     vec![
         FailOn::parse("output_token_throughput:-10%").unwrap(),
         FailOn::parse("time_to_first_token_p99:+25%").unwrap(),
     ]
+}
+
+/// A healthy run (noise seed 11) compared with one of noise seed 12 whose steps are `slowdown`
+/// times longer, under `fail_on()`.
+fn slowed_down(slowdown: f64) -> Comparison {
+    let a = bench(&Synth {
+        noise_seed: 11,
+        ..Synth::default()
+    });
+    let b = bench(&Synth {
+        noise_seed: 12,
+        slowdown,
+        ..Synth::default()
+    });
+    compare(&a, &b, &fail_on())
+}
+
+/// The output-token-throughput row of `c`.
+fn throughput(c: &Comparison) -> &MetricDelta {
+    c.metrics
+        .iter()
+        .find(|m| m.metric == Metric::OutputTokenThroughput)
+        .unwrap()
 }
 
 #[test]
@@ -37,21 +62,8 @@ fn two_healthy_runs_of_one_seed_are_not_flagged() {
 
 #[test]
 fn a_15_percent_throughput_drop_is_flagged_and_fails() {
-    let a = bench(&Synth {
-        noise_seed: 11,
-        ..Synth::default()
-    });
-    let b = bench(&Synth {
-        noise_seed: 12,
-        slowdown: 1.0 / 0.85,
-        ..Synth::default()
-    });
-    let c = compare(&a, &b, &fail_on());
-    let tput = c
-        .metrics
-        .iter()
-        .find(|m| m.metric == Metric::OutputTokenThroughput)
-        .unwrap();
+    let c = slowed_down(1.0 / 0.85);
+    let tput = throughput(&c);
     assert_eq!(tput.movement, Movement::Worse, "{}", c.to_console_table());
     let change = tput.change_pct.unwrap();
     assert!((-17.0..-13.0).contains(&change), "change {change}");
@@ -74,21 +86,8 @@ fn a_15_percent_throughput_drop_is_flagged_and_fails() {
 
 #[test]
 fn a_drop_within_the_threshold_moves_but_does_not_fail() {
-    let a = bench(&Synth {
-        noise_seed: 11,
-        ..Synth::default()
-    });
-    let b = bench(&Synth {
-        noise_seed: 12,
-        slowdown: 1.0 / 0.95,
-        ..Synth::default()
-    });
-    let c = compare(&a, &b, &fail_on());
-    let tput = c
-        .metrics
-        .iter()
-        .find(|m| m.metric == Metric::OutputTokenThroughput)
-        .unwrap();
+    let c = slowed_down(1.0 / 0.95);
+    let tput = throughput(&c);
     assert_eq!(tput.movement, Movement::Worse, "{}", c.to_console_table());
     assert!(!c.regressed(), "{}", c.to_console_table());
 }
