@@ -8,35 +8,11 @@ use infergate_evidence::knee::{find_knee, KneeOptions, SweepPoint};
 use infergate_evidence::measure::RunEvidence;
 use infergate_evidence::stall::{analyse, StallOptions, TailShape};
 use infergate_model::RequestRecord;
-use infergate_sim::virtual_time::{trial, TrialFault};
-use infergate_sim::{SlowWorker, Stall};
 
 /// What `infergate study fidelity` passes as the trial runner: the scenario on the simulator.
 fn sim_trial(s: &Scenario) -> Result<Vec<RequestRecord>, String> {
-    // The deployment, load and fault mapping live in `infergate_sim::virtual_time::trial`; only
-    // the translation of evidence's `Fault` into the sim's plain `TrialFault` is here, because
-    // the sim must not depend on evidence.
-    let fault = match s.fault {
-        Fault::None => TrialFault::None,
-        Fault::Stall {
-            worker,
-            factor,
-            start_ns,
-            duration_ns,
-        } => TrialFault::Stall(Stall {
-            worker,
-            factor,
-            start_ns,
-            duration_ns,
-        }),
-        Fault::SlowWorker { worker, factor } => {
-            TrialFault::SlowWorker(SlowWorker { worker, factor })
-        }
-        Fault::LowThroughput { throughput_factor } => {
-            TrialFault::LowThroughput { throughput_factor }
-        }
-    };
-    trial(&s.profile, s.seed, s.per_gpu * s.gpus, fault).map_err(|e| e.to_string())
+    // The deployment, load and fault mapping: one home in the sim crate (see the macro).
+    infergate_sim::fidelity_trial!(s, Fault)
 }
 
 #[test]

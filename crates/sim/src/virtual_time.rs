@@ -214,6 +214,41 @@ pub fn trial(
     run(&cfg, &VirtualLoad::aicr(concurrency)).map(|r| r.records)
 }
 
+/// [`trial`] for a fidelity-study scenario: `fidelity_trial!(s, Fault)` with `s` an
+/// `&infergate_evidence::fidelity::Scenario` and `Fault` its fault enum in scope, giving
+/// `Result<Vec<RequestRecord>, String>`. A macro rather than a function because this crate must
+/// not depend on evidence (and evidence's normal build stays free of the sim): it matches the
+/// caller's `Fault` by variant and field names, so the translation to [`TrialFault`] is written
+/// once for the example, the tests and `infergate study fidelity`, and still type-checked at each.
+#[macro_export]
+macro_rules! fidelity_trial {
+    ($scenario:expr, $Fault:ident) => {{
+        let s = $scenario;
+        let fault = match s.fault {
+            $Fault::None => $crate::virtual_time::TrialFault::None,
+            $Fault::Stall {
+                worker,
+                factor,
+                start_ns,
+                duration_ns,
+            } => $crate::virtual_time::TrialFault::Stall($crate::Stall {
+                worker,
+                factor,
+                start_ns,
+                duration_ns,
+            }),
+            $Fault::SlowWorker { worker, factor } => {
+                $crate::virtual_time::TrialFault::SlowWorker($crate::SlowWorker { worker, factor })
+            }
+            $Fault::LowThroughput { throughput_factor } => {
+                $crate::virtual_time::TrialFault::LowThroughput { throughput_factor }
+            }
+        };
+        $crate::virtual_time::trial(&s.profile, s.seed, s.per_gpu * s.gpus, fault)
+            .map_err(|e| e.to_string())
+    }};
+}
+
 /// Run `load` against the deployment `cfg` in virtual time.
 pub fn run(cfg: &SimConfig, load: &VirtualLoad) -> Result<VirtualRun, SimError> {
     cfg.validate()?;
