@@ -115,6 +115,14 @@ impl Cli {
 
     /// Run to completion within the timeout and collect its output.
     pub fn run(mut self) -> Output {
+        // One infergate process at a time per test binary: the tests run in parallel threads on
+        // a 2-core machine, and two load generators plus their simulated deployments competing
+        // for the cores would starve each other, which the client self-check rightly reports as
+        // INVALID. Serialising the runs keeps each measurement the deployment's.
+        static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _turn = ONE_AT_A_TIME
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let start = Instant::now();
         let mut child = self
             .cmd

@@ -256,12 +256,15 @@ pub fn self_check(obs: &ClientObservations, th: &ClientThresholds) -> SelfCheck 
         // A late wake-up delays when a timestamp is taken by at most the lag, so lag only
         // matters against the margin the verdict is judged on: with a TTFT ceiling the limit is
         // the larger of the fixed bound and the timing-error share of the ceiling.
-        let limit = obs
-            .ttft_ceiling_ms
-            .filter(|c| c.is_finite() && *c > 0.0)
-            .map_or(th.max_loop_lag_p99_ms, |c| {
-                th.max_loop_lag_p99_ms.max(th.max_timing_error_share * c)
-            });
+        // Without a TTFT ceiling only throughput is judged, whose window a late wake-up moves
+        // by at most the lag: the margin is then the same share of the steady window.
+        let margin_ms = match obs.ttft_ceiling_ms.filter(|c| c.is_finite() && *c > 0.0) {
+            Some(c) => th.max_timing_error_share * c,
+            None => obs.steady_window.map_or(0.0, |(a, b)| {
+                th.max_timing_error_share * b.saturating_sub(a) as f64 / 1e6
+            }),
+        };
+        let limit = th.max_loop_lag_p99_ms.max(margin_ms);
         let ok = p99 <= limit;
         let detail = format!("p99 event-loop lag {p99:.2} ms (at most {limit:.2} ms allowed)");
         if !ok {
