@@ -15,9 +15,12 @@
 #   --no-aiperf   skip AIPerf (also skipped, with a message, when its install fails)
 #   --quick       a quarter of the request counts, at least C (a smoke run, not for the record)
 #   --out DIR     where to write results (default bench/out/loadgen-DATE)
+#   --no-build    use the release binaries already in the target folder (e.g. while the tree
+#                 does not compile)
 #   --nice N      run server and clients at this niceness, and set the session's scheduler
 #                 autogroup to it (e.g. -10, needs root), so that other work on a shared machine
-#                 starves the measurement less; restored on exit
+#                 starves the measurement less; restored on exit. Start the script with
+#                 `setsid` so that only its own session is raised.
 # Needs: cargo, python3 (with venv), curl, /usr/bin/time (apt-get install time).
 # The tables go to stdout and DIR/results.md; raw outputs stay under DIR.
 set -euo pipefail
@@ -29,15 +32,17 @@ QUICK=0
 ONLY=
 OUT=
 NICE=
+NO_BUILD=0
 while [ $# -gt 0 ]; do
     case "$1" in
     --no-aiperf) NO_AIPERF=1 ;;
     --quick) QUICK=1 ;;
     --only) ONLY=$2; shift ;;
     --nice) NICE=$2; shift ;;
+    --no-build) NO_BUILD=1 ;;
     --out) OUT=$2; shift ;;
     -h | --help) sed -n '2,21p' "$0"; exit 0 ;;
-    *) echo "unknown argument: $1 (valid: --no-aiperf, --quick, --only infergate|aiperf, --out DIR, --nice N)" >&2; exit 2 ;;
+    *) echo "unknown argument: $1 (valid: --no-aiperf, --quick, --only infergate|aiperf, --out DIR, --nice N, --no-build)" >&2; exit 2 ;;
     esac
     shift
 done
@@ -78,10 +83,17 @@ if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt 10500 ]; then
     echo "warning: ulimit -n is $(ulimit -n); the 10,000-stream run needs more than 10,500" >&2
 fi
 
-echo "== building (release)" >&2
-cargo build -q --release -p infergate
-cargo build -q --release -p infergate-sim --example fixed_delay_server
 TARGET=${CARGO_TARGET_DIR:-target}
+if [ "$NO_BUILD" = 1 ]; then
+    for bin in "$TARGET/release/infergate" "$TARGET/release/examples/fixed_delay_server"; do
+        [ -x "$bin" ] || { echo "--no-build: $bin is missing; build it first" >&2; exit 2; }
+    done
+    echo "== using the existing release binaries (--no-build)" >&2
+else
+    echo "== building (release)" >&2
+    cargo build -q --release -p infergate
+    cargo build -q --release -p infergate-sim --example fixed_delay_server
+fi
 INFERGATE=$(cd "$TARGET/release" && pwd)/infergate
 SERVER=$(cd "$TARGET/release/examples" && pwd)/fixed_delay_server
 

@@ -17,9 +17,12 @@
 //! Ground truth: for every completed request the server keeps the time from the request head's
 //! arrival to the moment the first token was handed to the connection for writing, and the mean
 //! gap between its token writes. `GET /stats[?skip=W]` answers their distributions as JSON
-//! (excluding the first `W` arrivals, i.e. a client's warmup requests); SIGTERM or Ctrl-C prints
-//! the same JSON (over all requests) on stdout and exits. These are the delays the server really
-//! injected, timer lateness under load included, so a client's error is its reading minus them.
+//! (excluding the first `W` arrivals, i.e. a client's warmup requests), with the accepted
+//! connection count, the peak number of responses streaming at once, the server's own CPU
+//! seconds and the wall-clock (Unix ns) times of the first arrival and the last completion;
+//! SIGTERM or Ctrl-C prints the same JSON (over all requests) on stdout and exits. The TTFT and
+//! ITL figures are the delays the server really injected, timer lateness under load included, so
+//! a client's error is its reading minus them.
 //!
 //! The first line on stdout is `listening on http://ADDR` (bind with `--addr 127.0.0.1:0`, the
 //! default, to get a free port).
