@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{chat_body, metric, send};
+use common::{chat_body, metric, send, Resp};
 use infergate_model::LoadMode;
 use infergate_sim::server::{start, SimServer};
 use infergate_sim::virtual_time::{self, VirtualLoad};
@@ -24,13 +24,7 @@ async fn serve(cfg: SimConfig) -> SimServer {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streaming_chat_sends_one_word_per_chunk_then_finish_usage_and_done() {
     let server = serve(small()).await;
-    let r = send(
-        server.local_addr(),
-        "POST",
-        "/v1/chat/completions",
-        Some(&chat_body(10, 5, true)),
-    )
-    .await;
+    let r = chat(server.local_addr(), 10, 5, true).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.headers["content-type"], "text/event-stream");
     assert!(r.worker().is_some());
@@ -59,13 +53,7 @@ async fn streaming_chat_sends_one_word_per_chunk_then_finish_usage_and_done() {
 async fn non_streaming_and_completions_endpoints_honour_max_tokens() {
     let server = serve(small()).await;
     let addr = server.local_addr();
-    let r = send(
-        addr,
-        "POST",
-        "/v1/chat/completions",
-        Some(&chat_body(3, 7, false)),
-    )
-    .await;
+    let r = chat(addr, 3, 7, false).await;
     assert_eq!(r.status, 200);
     let v = r.json();
     let text = v["choices"][0]["message"]["content"].as_str().unwrap();
@@ -120,13 +108,7 @@ async fn models_health_and_bad_requests_answer_like_openai() {
         .as_str()
         .unwrap()
         .contains("messages"));
-    let r = send(
-        addr,
-        "POST",
-        "/v1/chat/completions",
-        Some(&chat_body(1, 1, false)),
-    )
-    .await;
+    let r = chat(addr, 1, 1, false).await;
     assert_eq!(r.status, 404, "wrong model name");
     assert_eq!(send(addr, "GET", "/v2/nothing", None).await.status, 404);
     assert_eq!(send(addr, "GET", "/v1/completions", None).await.status, 405);
@@ -143,15 +125,7 @@ async fn cold_start_holds_the_first_completion_while_health_and_models_answer() 
     });
     let server = serve(cfg).await;
     let addr = server.local_addr();
-    let first = tokio::spawn(async move {
-        send(
-            addr,
-            "POST",
-            "/v1/chat/completions",
-            Some(&chat_body(8, 8, true)),
-        )
-        .await
-    });
+    let first = tokio::spawn(async move { chat(addr, 8, 8, true).await });
     // Wait (bounded) until the first request has reached the deployment, then probe.
     let mut pending = false;
     for _ in 0..200 {
@@ -176,19 +150,24 @@ async fn cold_start_holds_the_first_completion_while_health_and_models_answer() 
         "first token at {:?}",
         r.first_frame_at()
     );
-    let warm = send(
-        addr,
-        "POST",
-        "/v1/chat/completions",
-        Some(&chat_body(8, 8, true)),
-    )
-    .await;
+    let warm = chat(addr, 8, 8, true).await;
     assert!(
         warm.first_frame_at().unwrap() < cold,
         "warm TTFT {:?}",
         warm.first_frame_at()
     );
     server.shutdown().await;
+}
+
+/// POST a chat completion of `words` prompt words and `max_tokens` (`chat_body`).
+async fn chat(addr: std::net::SocketAddr, words: usize, max_tokens: u32, stream: bool) -> Resp {
+    send(
+        addr,
+        "POST",
+        "/v1/chat/completions",
+        Some(&chat_body(words, max_tokens, stream)),
+    )
+    .await
 }
 
 /// The server's `infergate_sim_faults_total{kind="KIND"}` counter, read from `/metrics`.
@@ -215,13 +194,7 @@ async fn http_errors_are_answered_and_counted() {
         ..FaultRates::default()
     })
     .await;
-    let r = send(
-        addr,
-        "POST",
-        "/v1/chat/completions",
-        Some(&chat_body(4, 4, true)),
-    )
-    .await;
+    let r = chat(addr, 4, 4, true).await;
     assert_eq!(r.status, 500);
     assert!(r.json()["error"]["message"].is_string());
     assert_eq!(faults_counted(addr, "http_500").await, Some(1.0));
@@ -249,13 +222,7 @@ async fn dropped_streams_end_early_and_are_counted() {
     })
     .await;
     for _ in 0..3 {
-        let r = send(
-            addr,
-            "POST",
-            "/v1/chat/completions",
-            Some(&chat_body(4, 20, true)),
-        )
-        .await;
+        let r = chat(addr, 4, 20, true).await;
         assert_eq!(r.status, 200);
         assert!(r.body_error, "the body must end with an error");
         let ev = r.events();
@@ -272,13 +239,7 @@ async fn malformed_chunks_are_invalid_json_and_counted() {
         ..FaultRates::default()
     })
     .await;
-    let r = send(
-        addr,
-        "POST",
-        "/v1/chat/completions",
-        Some(&chat_body(4, 10, true)),
-    )
-    .await;
+    let r = chat(addr, 4, 10, true).await;
     let bad = r
         .events()
         .iter()
@@ -295,13 +256,7 @@ async fn slow_headers_are_delayed_and_counted() {
     let mut cfg = small();
     cfg.behaviours.header_delay_ns = delay.as_nanos() as u64;
     let s = serve(cfg).await;
-    let r = send(
-        s.local_addr(),
-        "POST",
-        "/v1/chat/completions",
-        Some(&chat_body(4, 2, true)),
-    )
-    .await;
+    let r = chat(s.local_addr(), 4, 2, true).await;
     assert!(r.headers_at >= delay, "headers after {:?}", r.headers_at);
     assert_eq!(
         faults_counted(s.local_addr(), "header_delay").await,
@@ -315,13 +270,7 @@ async fn metrics_carry_per_worker_vllm_series() {
     let s = serve(small()).await;
     let addr = s.local_addr();
     for _ in 0..4 {
-        send(
-            addr,
-            "POST",
-            "/v1/chat/completions",
-            Some(&chat_body(6, 3, true)),
-        )
-        .await;
+        chat(addr, 6, 3, true).await;
     }
     let m = send(addr, "GET", "/metrics", None).await.text();
     let label = |w: u32| format!("{{model_name=\"Qwen/Qwen3-8B\",worker=\"{w}\"}}");
@@ -371,13 +320,7 @@ async fn real_closed_loop(
         tasks.push(tokio::spawn(async move {
             let mut ttfts = Vec::new();
             while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < n {
-                let r = send(
-                    addr,
-                    "POST",
-                    "/v1/chat/completions",
-                    Some(&chat_body(words, out, true)),
-                )
-                .await;
+                let r = chat(addr, words, out, true).await;
                 assert_eq!(r.status, 200);
                 ttfts.push(r.first_frame_at().unwrap().as_secs_f64() * 1e3);
             }
