@@ -258,20 +258,29 @@ pub fn write_outputs(dir: &std::path::Path, result: &BenchResult) -> anyhow::Res
         &dir.join("profile_export_aiperf.csv"),
         infergate_stats::records_csv(&result.summary).as_bytes(),
     )?;
-    let mut records = Vec::with_capacity(result.run.records.len() * 512);
-    let mut aiperf_records = Vec::with_capacity(result.run.records.len() * 256);
-    for r in &result.run.records {
-        serde_json::to_writer(&mut records, r).context("cannot serialise a record")?;
-        records.push(b'\n');
-        if r.phase == Phase::Profile {
-            aiperf_records.extend_from_slice(
-                infergate_stats::record_jsonl_line(r, result.summary.streaming).as_bytes(),
-            );
-            aiperf_records.push(b'\n');
+    // Streamed record by record: at tens of thousands of requests, building these files in
+    // memory first would cost hundreds of megabytes.
+    output::write_atomic_with(&dir.join("records.jsonl"), |w| {
+        for r in &result.run.records {
+            serde_json::to_writer(&mut *w, r)?;
+            w.write_all(b"\n")?;
         }
-    }
-    output::write_atomic(&dir.join("records.jsonl"), &records)?;
-    output::write_atomic(&dir.join("profile_export.jsonl"), &aiperf_records)?;
+        Ok(())
+    })?;
+    output::write_atomic_with(&dir.join("profile_export.jsonl"), |w| {
+        for r in result
+            .run
+            .records
+            .iter()
+            .filter(|r| r.phase == Phase::Profile)
+        {
+            w.write_all(
+                infergate_stats::record_jsonl_line(r, result.summary.streaming).as_bytes(),
+            )?;
+            w.write_all(b"\n")?;
+        }
+        Ok(())
+    })?;
     output::write_json(&dir.join("run.json"), &result.run_info)?;
     Ok(())
 }
