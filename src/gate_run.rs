@@ -873,13 +873,9 @@ fn status_label(s: GateStatus) -> &'static str {
     }
 }
 
-/// The short end-of-run summary: verdict first, the numbers that decided it, where the files are.
-fn summary(
-    v: &Verdict,
-    bench: Option<&BenchResult>,
-    pooled: Option<(usize, u64, u64, usize)>,
-    outputs: &GateOutputs,
-) -> String {
+/// The summary's head, shared by endpoint and `--kube` runs: the verdict with its message, the
+/// evidence behind it, and each constraint with its measured value and applied bound.
+pub fn verdict_lines(v: &Verdict) -> String {
     use std::fmt::Write;
     let mut out = String::new();
     let _ = writeln!(
@@ -901,6 +897,18 @@ fn summary(
             c.name, c.measured, c.raw, c.effective_threshold, c.status
         );
     }
+    out
+}
+
+/// The short end-of-run summary: verdict first, the numbers that decided it, where the files are.
+fn summary(
+    v: &Verdict,
+    bench: Option<&BenchResult>,
+    pooled: Option<(usize, u64, u64, usize)>,
+    outputs: &GateOutputs,
+) -> String {
+    use std::fmt::Write;
+    let mut out = verdict_lines(v);
     if let Some((trials, requests, failed, shown)) = pooled {
         let _ = writeln!(
             out,

@@ -720,23 +720,7 @@ fn summary(
     report: &CleanupReport,
 ) -> String {
     use std::fmt::Write;
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "\nVERDICT: {}{}",
-        v.status.as_str(),
-        v.message
-            .as_ref()
-            .map(|m| format!(" — {m}"))
-            .unwrap_or_default()
-    );
-    for c in &v.constraints {
-        let _ = writeln!(
-            out,
-            "  {:<22} measured {:.2}, constraint {} (applied bound {:.2} with 10% tolerance): {:?}",
-            c.name, c.measured, c.raw, c.effective_threshold, c.status
-        );
-    }
+    let mut out = crate::gate_run::verdict_lines(v);
     let _ = writeln!(
         out,
         "  run ID {}{}",
