@@ -164,16 +164,20 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     let plan = plan(&args, "bench")?;
     let quiet_stdout = plan.result_sentinel.is_some();
     let result = bench_run::execute(plan)?;
+    let summary = crate::console::bench_summary(&result, args.output_dir.as_deref());
+    let outcome = outcome(&result);
+    // The report is rendered from the files just written; the in-memory records go first so the
+    // two copies never coexist (at tens of thousands of requests that is tens of megabytes).
+    drop(result);
     if let Some(dir) = &args.output_dir {
         crate::cmd::report::write_report(dir)?;
     }
-    let summary = crate::console::bench_summary(&result, args.output_dir.as_deref());
     if quiet_stdout {
         eprint!("{summary}");
     } else {
         print!("{summary}");
     }
-    Ok(outcome(&result))
+    Ok(outcome)
 }
 
 /// 0 when at least one profile request succeeded; 1 when every one failed (or none was sent).
