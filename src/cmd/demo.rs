@@ -77,28 +77,18 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
             sim.profile.name,
             sim.workers,
             sim.profile.gpus,
-            router_name(sim.router),
+            sim.router.name(),
             cold,
             match scenario {
                 Scenario::Healthy => String::new(),
                 Scenario::Stall => " — worker 1 stalls (steps 8x slower) from t=6 s to t=18 s".into(),
             }
         );
-        let validate_args = validate::Args {
-            recipe: args.recipe.clone(),
-            url: Some(url),
-            gpus: Some(args.gpus_free),
-            gpus_per_node: Some(sim.profile.gpus),
-            ctrf: Some(args.output_dir.join("ctrf.json")),
-            junit: Some(args.output_dir.join("junit.xml")),
-            output_dir: Some(args.output_dir.clone()),
-            no_progress: args.no_progress,
-            ..default_validate_args()
-        };
+        let validate_args = validate_args(&args, url, sim.profile.gpus)?;
         let prepared = validate::prepare(&validate_args, &infergate_gate::knobs::process_env, "demo")?;
         let outcome = match prepared {
             Prepared::Skip(reason) => {
-                validate::write_skip(&reason, &validate_args_outputs(&validate_args))?;
+                validate::write_skip(&reason, &validate_args.outputs())?;
                 Outcome::Skipped
             }
             Prepared::Run(gate) => crate::gate_run::execute(*gate).await?.outcome(),
@@ -198,52 +188,27 @@ fn sim_config(args: &Args, scenario: Scenario, cold: Duration) -> anyhow::Result
     Ok(sim)
 }
 
-fn router_name(r: RouterKind) -> &'static str {
-    match r {
-        RouterKind::RoundRobin => "round-robin",
-        RouterKind::Random => "random",
-        RouterKind::LeastLoaded => "least-loaded",
-        RouterKind::Kv => "kv",
+/// The `validate` arguments of the demo, parsed by validate's own parser so that every flag the
+/// demo does not set keeps exactly the default a user would get.
+fn validate_args(args: &Args, url: String, gpus_per_node: u32) -> anyhow::Result<validate::Args> {
+    #[derive(clap::Parser)]
+    struct Validate {
+        #[command(flatten)]
+        args: validate::Args,
     }
-}
-
-fn validate_args_outputs(a: &validate::Args) -> crate::gate_run::GateOutputs {
-    crate::gate_run::GateOutputs {
-        ctrf: a.ctrf.clone(),
-        junit: a.junit.clone(),
-        output_dir: a.output_dir.clone(),
+    let mut argv: Vec<std::ffi::OsString> = vec!["validate".into(), "--recipe".into()];
+    argv.push(args.recipe.clone().into());
+    argv.extend(["--url".into(), url.into()]);
+    argv.extend(["--gpus".into(), args.gpus_free.to_string().into()]);
+    argv.extend(["--gpus-per-node".into(), gpus_per_node.to_string().into()]);
+    argv.extend(["--ctrf".into(), args.output_dir.join("ctrf.json").into()]);
+    argv.extend(["--junit".into(), args.output_dir.join("junit.xml").into()]);
+    argv.extend(["--output-dir".into(), args.output_dir.clone().into()]);
+    if args.no_progress {
+        argv.push("--no-progress".into());
     }
-}
-
-fn default_validate_args() -> validate::Args {
-    validate::Args {
-        recipe: String::new(),
-        url: None,
-        gpus: None,
-        gpus_per_node: None,
-        model: None,
-        concurrency_per_gpu: None,
-        routing_mode: None,
-        router_mode: None,
-        warmup_per_concurrency: None,
-        min_requests: None,
-        requests_per_concurrency: None,
-        input_tokens_mean: None,
-        output_tokens_mean: None,
-        health_timeout: None,
-        workload_ready_timeout: None,
-        probe_attempt_timeout: None,
-        probe_interval: None,
-        model_cache_storage_class: None,
-        no_cleanup: false,
-        request_timeout: "600s".into(),
-        headers: Vec::new(),
-        api_key_env: "OPENAI_API_KEY".into(),
-        ctrf: None,
-        junit: None,
-        output_dir: None,
-        no_progress: false,
-        kube: Default::default(),
-        trials: Default::default(),
-    }
+    use clap::Parser;
+    Validate::try_parse_from(argv)
+        .map(|v| v.args)
+        .map_err(BadInput::from_err)
 }
