@@ -6,9 +6,13 @@
 
 use crate::output;
 use anyhow::Context;
-use infergate_loadgen::{CancelToken, LoadPlan, Progress, RunResult, Target};
-use infergate_model::{Phase, RequestSource, RunInfo, TokenCounter, SCHEMA_VERSION};
-use infergate_stats::{aiperf_export, AiperfExport, ExportContext, Summary, SummaryOptions};
+use infergate_loadgen::{CancelToken, LoadPlan, Progress, RecordSink, RunResult, Target};
+use infergate_model::{
+    Phase, RequestRecord, RequestSource, RunInfo, TokenCounter, SCHEMA_VERSION,
+};
+use infergate_stats::{
+    aiperf_export, AiperfExport, ExportContext, Summary, SummaryBuilder, SummaryOptions,
+};
 use infergate_workload::{Tokenizer, Workload};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -40,6 +44,10 @@ pub struct BenchPlan {
     /// Scrape the server's Prometheus `/metrics` once a second during the run (for stall
     /// attribution); a server without it is simply not scraped.
     pub scrape_metrics: bool,
+    /// Keep every record in memory ([`BenchResult::run`]`.records`, for the gate's evidence).
+    /// `false`: each record is written out and summarised as it finishes and none is kept, so
+    /// memory stays flat however many requests the run sends.
+    pub keep_records: bool,
 }
 
 /// What a run produced.
@@ -61,6 +69,9 @@ pub struct BenchResult {
     pub scrapes: Vec<infergate_loadgen::Scrape>,
     /// Event-loop lag samples: how late a 10 ms timer woke up, in nanoseconds.
     pub loop_lag_ns: Vec<u64>,
+    /// The records were streamed to `records.jsonl` and `profile_export.jsonl` during the run
+    /// (and `run.records` is empty).
+    pub records_written: bool,
 }
 
 impl BenchResult {
@@ -127,10 +138,23 @@ pub async fn execute_async(plan: BenchPlan) -> anyhow::Result<BenchResult> {
         tokenizer_name,
         cli_command,
         scrape_metrics,
+        keep_records,
     } = plan;
+    let mut load = load;
     if let Some(dir) = &output_dir {
         output::ensure_dir(dir)?;
     }
+    let record_writer = if keep_records {
+        None
+    } else {
+        let (tx, rx) = std::sync::mpsc::channel();
+        load.records = RecordSink::Stream(tx);
+        Some(spawn_record_writer(
+            output_dir.clone(),
+            summary_opts.clone(),
+            rx,
+        )?)
+    };
     raise_open_file_limit(&load);
     let expected = load.request_count;
     let progress = Arc::new(Progress::new());
@@ -162,7 +186,20 @@ pub async fn execute_async(plan: BenchPlan) -> anyhow::Result<BenchResult> {
     let lag_sampler = tokio::spawn(sample_loop_lag(side_stop.clone()));
     let run = infergate_loadgen::run(target, source, counter, load, Some(progress), cancel)
         .await
-        .context("the load generator could not start")?;
+        .context("the load generator could not start");
+    // The run has returned (or never started), so the record channel is closed and the writer
+    // finishes with what it received.
+    let streamed = match record_writer {
+        Some(writer) => Some(
+            tokio::task::spawn_blocking(move || writer.join())
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .context("the record writer thread panicked")??,
+        ),
+        None => None,
+    };
+    let run = run?;
     let wall_s = wall_start.elapsed().as_secs_f64();
     side_stop.cancel();
     let scrapes = match scraper {
@@ -180,7 +217,11 @@ pub async fn execute_async(plan: BenchPlan) -> anyhow::Result<BenchResult> {
         eprint!("\r\x1b[2K");
     }
 
-    let summary = Summary::from_records(&run.records, &summary_opts);
+    let records_written = streamed.is_some();
+    let summary = match streamed {
+        Some(summary) => summary,
+        None => Summary::from_records(&run.records, &summary_opts),
+    };
     let started = run.epoch_wall;
     let end_wall = started + Duration::from_nanos(run.finished_ns);
     let spec = workload.spec();
@@ -223,6 +264,7 @@ pub async fn execute_async(plan: BenchPlan) -> anyhow::Result<BenchResult> {
         wall_s,
         scrapes,
         loop_lag_ns,
+        records_written,
     };
     if let Some(dir) = &output_dir {
         write_outputs(dir, &result)?;
@@ -258,31 +300,77 @@ pub fn write_outputs(dir: &std::path::Path, result: &BenchResult) -> anyhow::Res
         &dir.join("profile_export_aiperf.csv"),
         infergate_stats::records_csv(&result.summary).as_bytes(),
     )?;
-    // Streamed record by record: at tens of thousands of requests, building these files in
-    // memory first would cost hundreds of megabytes.
-    output::write_atomic_with(&dir.join("records.jsonl"), |w| {
+    if !result.records_written {
+        let mut files = RecordFiles::create(dir)?;
         for r in &result.run.records {
-            serde_json::to_writer(&mut *w, r)?;
-            w.write_all(b"\n")?;
+            files.write(r, result.summary.streaming)?;
         }
-        Ok(())
-    })?;
-    output::write_atomic_with(&dir.join("profile_export.jsonl"), |w| {
-        for r in result
-            .run
-            .records
-            .iter()
-            .filter(|r| r.phase == Phase::Profile)
-        {
-            w.write_all(
-                infergate_stats::record_jsonl_line(r, result.summary.streaming).as_bytes(),
-            )?;
-            w.write_all(b"\n")?;
-        }
-        Ok(())
-    })?;
+        files.commit()?;
+    }
     output::write_json(&dir.join("run.json"), &result.run_info)?;
     Ok(())
+}
+
+/// `records.jsonl` (every record) and `profile_export.jsonl` (AIPerf's per-record lines, profile
+/// phase), written record by record: never held in memory whole.
+struct RecordFiles {
+    records: output::AtomicFile,
+    profile: output::AtomicFile,
+}
+
+impl RecordFiles {
+    fn create(dir: &std::path::Path) -> anyhow::Result<RecordFiles> {
+        Ok(RecordFiles {
+            records: output::AtomicFile::create(&dir.join("records.jsonl"))?,
+            profile: output::AtomicFile::create(&dir.join("profile_export.jsonl"))?,
+        })
+    }
+
+    fn write(&mut self, r: &RequestRecord, streaming: bool) -> anyhow::Result<()> {
+        let w = self.records.writer();
+        serde_json::to_writer(&mut *w, r).context("cannot write records.jsonl")?;
+        w.write_all(b"\n").context("cannot write records.jsonl")?;
+        if r.phase == Phase::Profile {
+            let w = self.profile.writer();
+            w.write_all(infergate_stats::record_jsonl_line(r, streaming).as_bytes())
+                .and_then(|()| w.write_all(b"\n"))
+                .context("cannot write profile_export.jsonl")?;
+        }
+        Ok(())
+    }
+
+    fn commit(self) -> anyhow::Result<()> {
+        self.records.commit()?;
+        self.profile.commit()
+    }
+}
+
+/// The thread that receives a streamed run's records as they finish: it appends them to the
+/// record files (when there is an output folder) and folds them into the summary, so the load
+/// generator's threads never wait on the disk and no record is kept. Ends when the channel
+/// closes (the run returned) and yields the summary.
+fn spawn_record_writer(
+    dir: Option<PathBuf>,
+    opts: SummaryOptions,
+    records: std::sync::mpsc::Receiver<RequestRecord>,
+) -> anyhow::Result<std::thread::JoinHandle<anyhow::Result<Summary>>> {
+    let mut files = dir.as_deref().map(RecordFiles::create).transpose()?;
+    std::thread::Builder::new()
+        .name("record-writer".into())
+        .spawn(move || {
+            let mut summary = SummaryBuilder::new(&opts);
+            for r in records {
+                summary.push(&r);
+                if let Some(files) = files.as_mut() {
+                    files.write(&r, opts.streaming)?;
+                }
+            }
+            if let Some(files) = files {
+                files.commit()?;
+            }
+            Ok(summary.finish())
+        })
+        .context("cannot start the record writer thread")
 }
 
 /// Print `payload` as JSON between two sentinel lines on stdout (AICR's job-wrapper framing).

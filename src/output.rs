@@ -24,28 +24,69 @@ pub fn write_atomic_with(
     path: &Path,
     fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
 ) -> anyhow::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .with_context(|| format!("{} names no file", path.display()))?;
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(name);
-    tmp_name.push(format!(".tmp-{}", std::process::id()));
-    let tmp: PathBuf = dir.join(tmp_name);
-    let result = (|| -> std::io::Result<()> {
-        let mut w = std::io::BufWriter::with_capacity(1 << 16, std::fs::File::create(&tmp)?);
-        fill(&mut w)?;
-        let f = w.into_inner().map_err(|e| e.into_error())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+    let mut file = AtomicFile::create(path)?;
+    fill(file.writer()).with_context(|| format!("cannot write {}", path.display()))?;
+    file.commit()
+}
+
+/// A file being written atomically: a buffered temporary file beside the target until
+/// [`AtomicFile::commit`] renames it over the target; dropped uncommitted, it is removed. Lets a
+/// file be filled over a whole run (records as they finish) with the same guarantee as
+/// [`write_atomic`].
+pub struct AtomicFile {
+    path: PathBuf,
+    tmp: PathBuf,
+    writer: Option<std::io::BufWriter<std::fs::File>>,
+}
+
+impl AtomicFile {
+    /// Create the temporary file for `path`.
+    pub fn create(path: &Path) -> anyhow::Result<AtomicFile> {
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let name = path
+            .file_name()
+            .with_context(|| format!("{} names no file", path.display()))?;
+        let mut tmp_name = std::ffi::OsString::from(".");
+        tmp_name.push(name);
+        tmp_name.push(format!(".tmp-{}", std::process::id()));
+        let tmp: PathBuf = dir.join(tmp_name);
+        let file = std::fs::File::create(&tmp)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        Ok(AtomicFile {
+            path: path.to_path_buf(),
+            tmp,
+            writer: Some(std::io::BufWriter::with_capacity(1 << 16, file)),
+        })
     }
-    result.with_context(|| format!("cannot write {}", path.display()))
+
+    /// Where to write the content.
+    pub fn writer(&mut self) -> &mut dyn Write {
+        self.writer
+            .as_mut()
+            .expect("the writer is only taken by commit, which consumes the file")
+    }
+
+    /// Flush, sync and rename the temporary file over the target.
+    pub fn commit(mut self) -> anyhow::Result<()> {
+        let result = (|| -> std::io::Result<()> {
+            let w = self.writer.take().expect("commit runs once");
+            let f = w.into_inner().map_err(|e| e.into_error())?;
+            f.sync_all()?;
+            std::fs::rename(&self.tmp, &self.path)
+        })();
+        result.with_context(|| format!("cannot write {}", self.path.display()))
+    }
+}
+
+impl Drop for AtomicFile {
+    fn drop(&mut self) {
+        // Never leave a temporary file behind (after a commit it no longer exists: NotFound).
+        self.writer = None;
+        let _ = std::fs::remove_file(&self.tmp);
+    }
 }
 
 /// Serialise `value` as pretty JSON (with a trailing newline) and write it atomically.

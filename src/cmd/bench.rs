@@ -161,13 +161,14 @@ pub struct Args {
 
 /// Run `infergate bench`.
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
-    let plan = plan(&args, "bench")?;
+    let mut plan = plan(&args, "bench")?;
+    // Nothing after the run needs the records in memory: they are written and summarised as
+    // they finish, so memory does not grow with the request count.
+    plan.keep_records = false;
     let quiet_stdout = plan.result_sentinel.is_some();
     let result = bench_run::execute(plan)?;
     let summary = crate::console::bench_summary(&result, args.output_dir.as_deref());
     let outcome = outcome(&result);
-    // The report is rendered from the files just written; the in-memory records go first so the
-    // two copies never coexist (at tens of thousands of requests that is tens of megabytes).
     drop(result);
     if let Some(dir) = &args.output_dir {
         crate::cmd::report::write_report(dir)?;
@@ -354,6 +355,7 @@ pub fn plan(args: &Args, command: &str) -> anyhow::Result<BenchPlan> {
         tokenizer_name: tokenizer.name().to_string(),
         cli_command: cli_command(args),
         scrape_metrics: args.scrape_metrics,
+        keep_records: true,
     })
 }
 

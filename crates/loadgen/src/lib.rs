@@ -76,6 +76,8 @@ pub use error::LoadgenError;
 pub use infergate_model::{RequestSource, TokenCounter};
 pub use probe::{probe, AttemptOutcome, AttemptResult, ProbeConfig, ProbeReport, StuckStage};
 pub use progress::{Progress, ProgressSnapshot};
-pub use scheduler::{run, LatenessSummary, LoadPlan, RunResult, StopReason, MAX_CONCURRENCY};
+pub use scheduler::{
+    run, LatenessSummary, LoadPlan, RecordSink, RunResult, StopReason, MAX_CONCURRENCY,
+};
 pub use scrape::{scrape_until, Scrape, MAX_SCRAPE_BYTES};
 pub use target::{Secret, Target};

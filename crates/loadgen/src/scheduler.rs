@@ -5,7 +5,9 @@
 //! Owns: when each request is sent and when the run stops. Must not: decide what is sent (the
 //! [`RequestSource`] does), compute statistics, or share a lock between requests. Each closed-loop
 //! worker keeps its own record buffer and open-loop requests return theirs through a `JoinSet`;
-//! everything is merged once at the end. The only shared mutable state is atomics.
+//! everything is merged once at the end, unless the plan streams records out as they finish
+//! ([`RecordSink::Stream`]: memory then stays flat however many requests a run sends). The only
+//! shared mutable state is atomics (and the stream's lock-free channel, once per request).
 
 use crate::clock::Clock;
 use crate::conn::IdlePool;
@@ -15,6 +17,7 @@ use crate::{CancelToken, LoadgenError, Target};
 use infergate_model::{LoadMode, Nanos, Phase, RequestRecord, RequestSource, TokenCounter};
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::mpsc::Sender;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tokio::sync::{watch, Semaphore};
@@ -22,6 +25,18 @@ use tokio::task::{JoinError, JoinSet};
 
 /// Largest closed-loop concurrency or open-loop cap accepted.
 pub const MAX_CONCURRENCY: u32 = 100_000;
+
+/// Where finished records go.
+#[derive(Debug, Default)]
+pub enum RecordSink {
+    /// Kept in memory and returned in [`RunResult::records`], sorted by index.
+    #[default]
+    Keep,
+    /// Sent down this channel as each request finishes (completion order, warmup included);
+    /// [`RunResult::records`] is then empty. A closed receiver drops what is sent after it
+    /// closed (the receiver is expected to report why it stopped).
+    Stream(Sender<RequestRecord>),
+}
 
 /// How a run offers its load and when it stops. Build with [`LoadPlan::closed`] or
 /// [`LoadPlan::open`], then adjust the public fields.
@@ -50,6 +65,8 @@ pub struct LoadPlan {
     /// its profile phase then opens with a full wave of requests, which shapes the TTFT tail).
     /// `false`: profile requests follow warmup requests without a pause.
     pub drain_warmup: bool,
+    /// Keep the records or stream them out as they finish.
+    pub records: RecordSink,
 }
 
 impl fmt::Debug for LoadPlan {
@@ -62,6 +79,7 @@ impl fmt::Debug for LoadPlan {
             .field("request_timeout", &self.request_timeout)
             .field("drain_grace", &self.drain_grace)
             .field("drain_warmup", &self.drain_warmup)
+            .field("records", &self.records)
             .field(
                 "arrival_offsets",
                 &self.arrival_offsets.as_ref().map(|_| ".."),
@@ -84,6 +102,7 @@ impl LoadPlan {
             arrival_offsets: None,
             in_flight_sample_interval: Duration::from_millis(100),
             drain_warmup: true,
+            records: RecordSink::Keep,
         }
     }
 
@@ -177,27 +196,37 @@ pub struct LatenessSummary {
     pub late_over_10ms: u64,
 }
 
-impl LatenessSummary {
-    /// Summarise the records that have a `scheduled_ns`; `None` when there are none.
-    pub fn from_records(records: &[RequestRecord]) -> Option<Self> {
-        let mut s = LatenessSummary::default();
-        let mut sum: u128 = 0;
-        for r in records {
-            let Some(sched) = r.scheduled_ns else {
-                continue;
-            };
-            let late = r.send_ns.saturating_sub(sched);
-            s.requests += 1;
-            sum += u128::from(late);
-            s.max_ns = s.max_ns.max(late);
-            s.late_over_1ms += u64::from(late > 1_000_000);
-            s.late_over_10ms += u64::from(late > 10_000_000);
-        }
-        if s.requests == 0 {
-            return None;
-        }
-        s.mean_ns = u64::try_from(sum / u128::from(s.requests)).unwrap_or(u64::MAX);
-        Some(s)
+/// [`LatenessSummary`] accumulated as requests are sent (atomics: shared by every request task).
+#[derive(Default)]
+struct LatenessTally {
+    requests: AtomicU64,
+    sum_ns: AtomicU64,
+    max_ns: AtomicU64,
+    late_over_1ms: AtomicU64,
+    late_over_10ms: AtomicU64,
+}
+
+impl LatenessTally {
+    fn add(&self, late: Nanos) {
+        self.requests.fetch_add(1, Relaxed);
+        self.sum_ns.fetch_add(late, Relaxed);
+        self.max_ns.fetch_max(late, Relaxed);
+        self.late_over_1ms
+            .fetch_add(u64::from(late > 1_000_000), Relaxed);
+        self.late_over_10ms
+            .fetch_add(u64::from(late > 10_000_000), Relaxed);
+    }
+
+    /// `None` when no request had a scheduled time.
+    fn summary(&self) -> Option<LatenessSummary> {
+        let requests = self.requests.load(Relaxed);
+        (requests > 0).then(|| LatenessSummary {
+            requests,
+            mean_ns: self.sum_ns.load(Relaxed) / requests,
+            max_ns: self.max_ns.load(Relaxed),
+            late_over_1ms: self.late_over_1ms.load(Relaxed),
+            late_over_10ms: self.late_over_10ms.load(Relaxed),
+        })
     }
 }
 
@@ -217,7 +246,8 @@ pub enum StopReason {
 /// Everything a run measured.
 #[derive(Debug, Clone)]
 pub struct RunResult {
-    /// One record per request sent, warmup included, sorted by index.
+    /// One record per request sent, warmup included, sorted by index; empty when the plan
+    /// streamed them ([`RecordSink::Stream`]).
     pub records: Vec<RequestRecord>,
     /// Wall-clock time of the run's epoch (the `0` of every `Nanos`).
     pub epoch_wall: SystemTime,
@@ -257,9 +287,26 @@ struct Shared {
     warmup_drained: CancelToken,
     /// Open loop: idle keep-alive connections (closed-loop workers keep their own).
     idle: IdlePool,
+    sink: RecordSink,
+    lateness: LatenessTally,
 }
 
 impl Shared {
+    /// Account for a finished record and pass it on: returned to be kept, or streamed out.
+    fn deliver(&self, record: RequestRecord) -> Option<RequestRecord> {
+        if let Some(scheduled) = record.scheduled_ns {
+            self.lateness.add(record.send_ns.saturating_sub(scheduled));
+        }
+        match &self.sink {
+            RecordSink::Keep => Some(record),
+            RecordSink::Stream(tx) => {
+                // A closed receiver has stopped for a reason it reports itself.
+                let _ = tx.send(record);
+                None
+            }
+        }
+    }
+
     fn phase_of(&self, index: u64) -> Phase {
         if index < self.warmup {
             Phase::Warmup
@@ -321,7 +368,7 @@ impl Shared {
                 .execute(planned, self.phase_of(index), None, &self.abort, &mut conn)
                 .await;
             self.note_finished(index);
-            out.push(record);
+            out.extend(self.deliver(record));
         }
         out
     }
@@ -377,6 +424,8 @@ pub async fn run(
         warmup_finished: AtomicU64::new(0),
         warmup_drained: CancelToken::new(),
         idle: IdlePool::default(),
+        sink: std::mem::take(&mut plan.records),
+        lateness: LatenessTally::default(),
     });
     if plan.warmup_count == 0 || !plan.drain_warmup {
         shared.warmup_drained.cancel();
@@ -411,6 +460,9 @@ pub async fn run(
         }
     };
     controller.abort();
+    // Wait until the aborted controller is gone: it holds the shared state, and with it a
+    // streamed run's record channel, which must be closed when this returns.
+    let _ = controller.await;
     sampling_done.cancel();
     let in_flight_samples = sampler.await.unwrap_or_default();
     records.sort_unstable_by_key(|r| r.index);
@@ -425,10 +477,7 @@ pub async fn run(
     } else {
         StopReason::RequestCount
     };
-    let send_lateness = match plan.mode {
-        LoadMode::Open { .. } => LatenessSummary::from_records(&records),
-        LoadMode::Closed { .. } => None,
-    };
+    let send_lateness = shared.lateness.summary();
     let profile_started_ns = *shared.profile_start.borrow();
     Ok(RunResult {
         records,
@@ -479,7 +528,11 @@ async fn closed_loop(shared: &Arc<Shared>, concurrency: u32) -> Vec<RequestRecor
     for _ in 0..workers {
         set.spawn(Arc::clone(shared).closed_worker());
     }
-    let mut records = Vec::with_capacity(usize::try_from(shared.total.min(1 << 20)).unwrap_or(0));
+    let kept = match shared.sink {
+        RecordSink::Keep => shared.total.min(1 << 20),
+        RecordSink::Stream(_) => 0,
+    };
+    let mut records = Vec::with_capacity(usize::try_from(kept).unwrap_or(0));
     while let Some(joined) = set.join_next().await {
         records.extend(unwrap_task(joined).unwrap_or_default());
     }
@@ -547,16 +600,16 @@ async fn open_loop(
             if let Some(conn) = conn {
                 task_shared.idle.put(conn);
             }
-            record
+            task_shared.deliver(record)
         });
         // Reap finished requests as we go so their tasks' memory is released.
         while let Some(joined) = set.try_join_next() {
-            records.extend(unwrap_task(joined));
+            records.extend(unwrap_task(joined).flatten());
         }
         index += 1;
     }
     while let Some(joined) = set.join_next().await {
-        records.extend(unwrap_task(joined));
+        records.extend(unwrap_task(joined).flatten());
     }
     (records, ran_out)
 }

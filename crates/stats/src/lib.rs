@@ -6,7 +6,9 @@
 //! docs/metrics.md defines each one (this crate's doc comments and that file must agree).
 //!
 //! - [`mod@percentile`]: THE percentile definition (numpy's `linear`) and [`Distribution`].
-//! - [`summary`]: [`Summary::from_records`], AIPerf's metrics over the profile phase.
+//! - [`summary`]: [`Summary::from_records`], AIPerf's metrics over the profile phase, and
+//!   [`SummaryBuilder`], the same one record at a time (a run can stream its records to disk).
+//! - [`histogram`]: bounded-memory aggregates for per-chunk values (ICL, throughput slices).
 //! - [`goodput`]: `--goodput metric:value` SLOs with AIPerf's names and directions.
 //! - [`record`]: per-request metrics ([`RecordMetrics`]).
 //! - [`aiperf`]: `profile_export_aiperf.json`, the CSV table, JSONL lines.
@@ -17,6 +19,7 @@
 pub mod aiperf;
 pub mod confidence;
 pub mod goodput;
+pub mod histogram;
 pub mod percentile;
 pub mod record;
 pub mod summary;
@@ -26,7 +29,8 @@ pub use confidence::{batch_means_ci, quantile_ci, time_slice_rates, MeanCi, Quan
 pub use goodput::{GoodputMetric, GoodputSlo};
 pub use percentile::{percentile, percentile_sorted, Distribution, PERCENTILES};
 pub use record::RecordMetrics;
-pub use summary::{ConfidenceOptions, Summary, SummaryOptions};
+pub use histogram::{LogHistogram, TimeBins};
+pub use summary::{ConfidenceOptions, Summary, SummaryBuilder, SummaryOptions};
 
 /// Bad statistics settings (from flags or recipes). Each message names the bad value and what
 /// is valid.

@@ -7,8 +7,9 @@
 
 use crate::confidence::{self, MeanCi, QuantileCi};
 use crate::goodput::GoodputSlo;
+use crate::histogram::{LogHistogram, TimeBins};
 use crate::percentile::Distribution;
-use crate::record::{ms, RecordMetrics};
+use crate::record::RecordMetrics;
 use crate::StatsError;
 use infergate_model::{FailureKind, Nanos, Phase, RequestRecord};
 use serde::{Deserialize, Serialize};
@@ -276,13 +277,12 @@ pub struct Summary {
     pub confidence: Option<SummaryConfidence>,
 }
 
-/// Values collected per metric before sorting.
+/// Values collected per metric before sorting: one per successful profile request.
 #[derive(Default)]
 struct Columns {
     ttft: Vec<f64>,
     ttst: Vec<f64>,
     itl: Vec<f64>,
-    icl: Vec<f64>,
     latency: Vec<f64>,
     per_user: Vec<f64>,
     e2e: Vec<f64>,
@@ -290,68 +290,122 @@ struct Columns {
     osl: Vec<f64>,
 }
 
-impl Summary {
-    /// Summarises the profile-phase records of one run (warmup records are only counted).
-    pub fn from_records(records: &[RequestRecord], opts: &SummaryOptions) -> Summary {
-        let mut s = Summary {
-            streaming: opts.streaming,
-            ..Summary::default()
-        };
-        let mut cols = Columns::default();
-        let mut good = 0u64;
-        let mut group_index: BTreeMap<(FailureKind, Option<u16>), usize> = BTreeMap::new();
+/// Builds a [`Summary`] one record at a time, in any order, so a run can hand its records to a
+/// writer as they finish instead of keeping them ([`Summary::from_records`] is this over a
+/// slice: one implementation).
+///
+/// Memory: about 80 bytes per profile request (one `f64` per per-request metric, plus its send
+/// and end times for the concurrency sweep), and a fixed amount for the per-chunk parts: the
+/// inter-chunk gaps go into a [`LogHistogram`] and the token and request arrival times into
+/// [`TimeBins`], so a run's summary does not grow with its output tokens.
+pub struct SummaryBuilder {
+    opts: SummaryOptions,
+    s: Summary,
+    cols: Columns,
+    icl: LogHistogram,
+    /// Output tokens by arrival time (spread over each request's content responses).
+    token_times: TimeBins,
+    /// Successful requests by the time of their last content response.
+    completion_times: TimeBins,
+    /// `(send, end)` of every profile request (successful or not).
+    intervals: Vec<(Nanos, Nanos)>,
+    good: u64,
+    group_index: BTreeMap<(FailureKind, Option<u16>), usize>,
+}
 
-        for r in records {
-            if r.phase == Phase::Warmup {
-                s.warmup_request_count += 1;
-                continue;
+impl SummaryBuilder {
+    /// An empty summary with these options.
+    pub fn new(opts: &SummaryOptions) -> SummaryBuilder {
+        SummaryBuilder {
+            s: Summary {
+                streaming: opts.streaming,
+                ..Summary::default()
+            },
+            opts: opts.clone(),
+            cols: Columns::default(),
+            icl: LogHistogram::new(),
+            token_times: TimeBins::new(),
+            completion_times: TimeBins::new(),
+            intervals: Vec::new(),
+            good: 0,
+            group_index: BTreeMap::new(),
+        }
+    }
+
+    /// Count one record (warmup records are only counted as such).
+    pub fn push(&mut self, r: &RequestRecord) {
+        let (s, opts) = (&mut self.s, &self.opts);
+        if r.phase == Phase::Warmup {
+            s.warmup_request_count += 1;
+            return;
+        }
+        self.intervals.push((r.send_ns, r.end_ns.max(r.send_ns)));
+        if let Some(f) = &r.failure {
+            s.error_request_count += 1;
+            *s.errors.by_kind.entry(f.kind).or_default() += 1;
+            if let Some(code) = f.status {
+                *s.errors.by_status.entry(code).or_default() += 1;
             }
-            if let Some(f) = &r.failure {
-                s.error_request_count += 1;
-                *s.errors.by_kind.entry(f.kind).or_default() += 1;
-                if let Some(code) = f.status {
-                    *s.errors.by_status.entry(code).or_default() += 1;
-                }
-                let i = *group_index.entry((f.kind, f.status)).or_insert_with(|| {
-                    s.errors.groups.push(ErrorGroup {
-                        kind: f.kind,
-                        status: f.status,
-                        count: 0,
-                        sample_detail: f.detail.clone(),
-                    });
-                    s.errors.groups.len() - 1
+            let groups = &mut s.errors.groups;
+            let i = *self.group_index.entry((f.kind, f.status)).or_insert_with(|| {
+                groups.push(ErrorGroup {
+                    kind: f.kind,
+                    status: f.status,
+                    count: 0,
+                    sample_detail: f.detail.clone(),
                 });
-                s.errors.groups[i].count += 1;
-                continue;
-            }
-            s.request_count += 1;
-            let m = RecordMetrics::of(r, opts.streaming);
-            push(&mut cols.ttft, m.time_to_first_token);
-            push(&mut cols.ttst, m.time_to_second_token);
-            push(&mut cols.itl, m.inter_token_latency);
-            push(&mut cols.latency, m.request_latency);
-            push(&mut cols.per_user, m.output_token_throughput_per_user);
-            push(&mut cols.e2e, m.e2e_output_token_throughput);
-            cols.isl.push(f64::from(m.input_sequence_length));
-            cols.osl.push(f64::from(m.output_sequence_length));
-            if opts.streaming {
-                cols.icl.extend(
-                    r.content_ns
-                        .windows(2)
-                        .map(|w| ms(w[1].saturating_sub(w[0]))),
-                );
-            }
-            s.total_isl += u64::from(m.input_sequence_length);
-            s.total_osl += u64::from(m.output_sequence_length);
-            if let Some(&last) = r.content_ns.last() {
-                s.start_ns = Some(s.start_ns.map_or(r.send_ns, |t| t.min(r.send_ns)));
-                s.end_ns = Some(s.end_ns.map_or(last, |t| t.max(last)));
-            }
-            count_length_checks(&mut s, r, m.output_sequence_length, opts);
-            if !opts.goodput.is_empty() && opts.goodput.iter().all(|slo| slo.is_met(&m)) {
-                good += 1;
+                groups.len() - 1
+            });
+            groups[i].count += 1;
+            return;
+        }
+        s.request_count += 1;
+        let m = RecordMetrics::of(r, opts.streaming);
+        let cols = &mut self.cols;
+        push(&mut cols.ttft, m.time_to_first_token);
+        push(&mut cols.ttst, m.time_to_second_token);
+        push(&mut cols.itl, m.inter_token_latency);
+        push(&mut cols.latency, m.request_latency);
+        push(&mut cols.per_user, m.output_token_throughput_per_user);
+        push(&mut cols.e2e, m.e2e_output_token_throughput);
+        cols.isl.push(f64::from(m.input_sequence_length));
+        cols.osl.push(f64::from(m.output_sequence_length));
+        if opts.streaming {
+            for w in r.content_ns.windows(2) {
+                self.icl.record(w[1].saturating_sub(w[0]));
             }
         }
+        s.total_isl += u64::from(m.input_sequence_length);
+        s.total_osl += u64::from(m.output_sequence_length);
+        if let Some(&last) = r.content_ns.last() {
+            s.start_ns = Some(s.start_ns.map_or(r.send_ns, |t| t.min(r.send_ns)));
+            s.end_ns = Some(s.end_ns.map_or(last, |t| t.max(last)));
+            // A request's output tokens are spread evenly over its content responses.
+            let per_chunk = f64::from(r.output_tokens()) / r.content_ns.len() as f64;
+            for &t in &r.content_ns {
+                self.token_times.add(t, per_chunk);
+            }
+            self.completion_times.add(last, 1.0);
+        }
+        count_length_checks(s, r, m.output_sequence_length, opts);
+        if !opts.goodput.is_empty() && opts.goodput.iter().all(|slo| slo.is_met(&m)) {
+            self.good += 1;
+        }
+    }
+
+    /// The summary of every record pushed.
+    pub fn finish(self) -> Summary {
+        let SummaryBuilder {
+            opts,
+            mut s,
+            cols,
+            icl,
+            token_times,
+            completion_times,
+            intervals,
+            good,
+            ..
+        } = self;
         s.errors
             .groups
             .sort_by(|a, b| b.count.cmp(&a.count).then(a.kind.cmp(&b.kind)));
@@ -365,7 +419,7 @@ impl Summary {
                 s.benchmark_duration_s = Some((b - a) as f64 / 1e9);
             }
         }
-        let window = throughput_window(&s, opts);
+        let window = throughput_window(&s, &opts);
         s.throughput_window_s = window.map(|(a, b)| (b - a) as f64 / 1e9);
         if let Some(w) = s.throughput_window_s {
             s.output_token_throughput = Some(s.total_osl as f64 / w);
@@ -385,7 +439,7 @@ impl Summary {
                 },
             });
         }
-        s.concurrency = concurrency(records);
+        s.concurrency = concurrency(intervals);
 
         let conf = opts.confidence.as_ref().filter(|c| c.validate().is_ok());
         let mut pct_cis = BTreeMap::new();
@@ -403,21 +457,43 @@ impl Summary {
         s.output_token_throughput_per_user =
             dist("output_token_throughput_per_user", cols.per_user, true);
         s.e2e_output_token_throughput = dist("e2e_output_token_throughput", cols.e2e, false);
-        // Gaps within one stream are correlated, so no order-statistic interval for ICL.
-        s.inter_chunk_latency = dist("inter_chunk_latency", cols.icl, false);
         s.input_sequence_length = dist("input_sequence_length", cols.isl, false);
         s.output_sequence_length = dist("output_sequence_length", cols.osl, false);
+        // One value per content chunk: from the histogram (within 0.05 %), and no
+        // order-statistic interval because gaps within one stream are correlated.
+        s.inter_chunk_latency = icl.distribution_ms();
 
         if let Some(c) = conf {
+            let rates = |bins: &TimeBins| {
+                let (start, end) = window?;
+                // A rate is never negative: clipping the interval at 0 keeps its coverage.
+                confidence::batch_means_ci(&bins.slice_rates(start, end, c.slices), c.level).map(
+                    |mut ci| {
+                        ci.lower = ci.lower.max(0.0);
+                        ci
+                    },
+                )
+            };
             s.confidence = Some(SummaryConfidence {
                 level: c.level,
                 slices: c.slices as u64,
-                output_token_throughput: window.and_then(|w| slice_ci(records, w, c, true)),
-                request_throughput: window.and_then(|w| slice_ci(records, w, c, false)),
+                output_token_throughput: rates(&token_times),
+                request_throughput: rates(&completion_times),
                 percentiles: pct_cis,
             });
         }
         s
+    }
+}
+
+impl Summary {
+    /// Summarises the profile-phase records of one run (warmup records are only counted).
+    pub fn from_records(records: &[RequestRecord], opts: &SummaryOptions) -> Summary {
+        let mut builder = SummaryBuilder::new(opts);
+        for r in records {
+            builder.push(r);
+        }
+        builder.finish()
     }
 }
 
@@ -484,45 +560,17 @@ fn distribution_with_ci(
     (Distribution::from_sorted(&values), cis)
 }
 
-/// Batch-means interval for output tokens/sec (`tokens`) or requests/sec over the window.
-/// A request's output tokens are spread evenly over its content responses, so each slice gets
-/// the tokens that arrived in it; a request counts in the slice of its last content response.
-fn slice_ci(
-    records: &[RequestRecord],
-    (start, end): (Nanos, Nanos),
-    c: &ConfidenceOptions,
-    tokens: bool,
-) -> Option<MeanCi> {
-    let ok = records
-        .iter()
-        .filter(|r| r.phase == Phase::Profile && r.is_success() && !r.content_ns.is_empty());
-    let rates = if tokens {
-        let events = ok.flat_map(|r| {
-            let per_chunk = f64::from(r.output_tokens()) / r.content_ns.len() as f64;
-            r.content_ns.iter().map(move |&t| (t, per_chunk))
-        });
-        confidence::time_slice_rates(events, start, end, c.slices)
-    } else {
-        let events = ok.filter_map(|r| r.content_ns.last().map(|&t| (t, 1.0)));
-        confidence::time_slice_rates(events, start, end, c.slices)
-    };
-    // A rate is never negative: clipping the interval at 0 keeps its coverage.
-    confidence::batch_means_ci(&rates, c.level).map(|mut ci| {
-        ci.lower = ci.lower.max(0.0);
-        ci
-    })
-}
-
-fn concurrency(records: &[RequestRecord]) -> Option<ConcurrencySummary> {
-    let profile = || records.iter().filter(|r| r.phase == Phase::Profile);
-    let first = profile().map(|r| r.send_ns).min()?;
-    let last = profile().map(|r| r.end_ns.max(r.send_ns)).max()?;
+/// Requests in flight over `[first send, last end]`, from each profile request's `(send, end)`.
+fn concurrency(intervals: Vec<(Nanos, Nanos)>) -> Option<ConcurrencySummary> {
+    let first = intervals.iter().map(|i| i.0).min()?;
+    let last = intervals.iter().map(|i| i.1).max()?;
     if last <= first {
         return None;
     }
     // Sweep line over half-open intervals [send, end): ends sort before starts at equal times.
-    let mut events: Vec<(Nanos, i8)> = profile()
-        .flat_map(|r| [(r.send_ns, 1i8), (r.end_ns.max(r.send_ns), -1i8)])
+    let mut events: Vec<(Nanos, i8)> = intervals
+        .into_iter()
+        .flat_map(|(send, end)| [(send, 1i8), (end, -1i8)])
         .collect();
     events.sort_unstable();
     // Time-weighted first and second moments of the in-flight count over [first, last].

@@ -308,3 +308,37 @@ fn bad_plans_are_rejected_naming_the_flag() {
         .to_string()
         .contains("--request-rate"));
 }
+
+/// A streamed run hands every record over (completion order) and keeps none; the same run kept
+/// in memory has the same requests, and open-loop lateness is still summarised.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streamed_records_are_handed_over_as_they_finish_and_not_kept() {
+    let s = start(stream(2, 3), &[]);
+    for open in [false, true] {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let mut plan = if open {
+            let offsets: Vec<u64> = (0..30).map(|i| i * MS).collect();
+            LoadPlan::open(
+                open_mode(1000.0, Arrivals::Constant, Some(4)),
+                26,
+                Box::new(offsets.into_iter()),
+            )
+        } else {
+            LoadPlan::closed(4, 26)
+        };
+        plan.warmup_count = 4;
+        plan.records = infergate_loadgen::RecordSink::Stream(tx);
+        let r = run_plan(&s.url(), Src::chat(true), plan).await;
+        assert!(r.records.is_empty(), "open={open}: nothing kept");
+        let mut got: Vec<_> = rx.try_iter().collect();
+        got.sort_by_key(|r| r.index);
+        let idx: Vec<u64> = got.iter().map(|r| r.index).collect();
+        assert_eq!(idx, (0..30).collect::<Vec<_>>(), "open={open}");
+        assert!(got.iter().all(|r| r.is_success() && r.content_ns.len() == 3));
+        assert_eq!(got.iter().filter(|r| r.phase == Phase::Warmup).count(), 4);
+        match r.send_lateness {
+            Some(l) => assert!(open && l.requests == 30, "{l:?}"),
+            None => assert!(!open),
+        }
+    }
+}
