@@ -11,9 +11,10 @@
 # p50/p99 minus the server's ground truth p50/p99 (what the server really injected, timer
 # lateness included; GET /stats?skip=WARMUP on the server). Definitions: docs/performance.md.
 #
-# Usage: bench/loadgen.sh [--no-aiperf] [--quick] [--only infergate|aiperf] [--out DIR]
+# Usage: bench/loadgen.sh [--no-aiperf] [--quick] [--only infergate|aiperf] [--runs LIST] [--out DIR]
 #   --no-aiperf   skip AIPerf (also skipped, with a message, when its install fails)
 #   --quick       a quarter of the request counts, at least C (a smoke run, not for the record)
+#   --runs LIST   only these runs, as LABEL-C separated by commas (e.g. main-512,growth-2048)
 #   --out DIR     where to write results (default bench/out/loadgen-DATE)
 #   --no-build    use the release binaries already in the target folder (e.g. while the tree
 #                 does not compile)
@@ -33,6 +34,7 @@ ONLY=
 OUT=
 NICE=
 NO_BUILD=0
+RUNS=
 while [ $# -gt 0 ]; do
     case "$1" in
     --no-aiperf) NO_AIPERF=1 ;;
@@ -40,9 +42,10 @@ while [ $# -gt 0 ]; do
     --only) ONLY=$2; shift ;;
     --nice) NICE=$2; shift ;;
     --no-build) NO_BUILD=1 ;;
+    --runs) RUNS=",$2,"; shift ;;
     --out) OUT=$2; shift ;;
-    -h | --help) sed -n '2,21p' "$0"; exit 0 ;;
-    *) echo "unknown argument: $1 (valid: --no-aiperf, --quick, --only infergate|aiperf, --out DIR, --nice N, --no-build)" >&2; exit 2 ;;
+    -h | --help) sed -n '2,22p' "$0"; exit 0 ;;
+    *) echo "unknown argument: $1 (valid: --no-aiperf, --quick, --only infergate|aiperf, --runs LIST, --out DIR, --nice N, --no-build)" >&2; exit 2 ;;
     esac
     shift
 done
@@ -128,6 +131,9 @@ ROWS=$OUT/rows.jsonl
 # run_one TOOL LABEL CONCURRENCY REQUESTS WARMUP
 run_one() {
     local tool=$1 label=$2 c=$3 n=$4 w=$5
+    if [ -n "$RUNS" ] && [[ $RUNS != *",$label-$c,"* ]]; then
+        return 0
+    fi
     if [ "$QUICK" = 1 ]; then
         n=$(((n + 3) / 4))
         [ "$n" -lt "$c" ] && n=$c

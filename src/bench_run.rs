@@ -7,9 +7,7 @@
 use crate::output;
 use anyhow::Context;
 use infergate_loadgen::{CancelToken, LoadPlan, Progress, RecordSink, RunResult, Target};
-use infergate_model::{
-    Phase, RequestRecord, RequestSource, RunInfo, TokenCounter, SCHEMA_VERSION,
-};
+use infergate_model::{Phase, RequestRecord, RequestSource, RunInfo, TokenCounter, SCHEMA_VERSION};
 use infergate_stats::{
     aiperf_export, AiperfExport, ExportContext, Summary, SummaryBuilder, SummaryOptions,
 };

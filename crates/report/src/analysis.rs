@@ -1,15 +1,15 @@
 //! What the report derives from the per-request records: the benchmark window, the latency
 //! samples, time series, error classes, stalled requests and the per-request timeline sample.
 //!
-//! Pure functions over `&[RequestRecord]`. Metric definitions are AIPerf's (docs/metrics.md);
+//! Pure functions over a [`RecordDigest`], which reads the records one at a time. Metric definitions are AIPerf's (docs/metrics.md);
 //! metrics, percentiles and intervals come only from `infergate-stats`.
 
-use infergate_model::{Nanos, Phase, RequestRecord};
+use infergate_model::{FailureKind, Nanos, Phase, RequestRecord};
 use infergate_stats::confidence::QuantileCi;
 use infergate_stats::summary::ErrorGroup;
 use infergate_stats::{
     percentile_sorted, quantile_ci, ConfidenceOptions, MeanCi, RecordMetrics, Summary,
-    SummaryOptions,
+    SummaryBuilder, SummaryOptions,
 };
 
 const NS_PER_S: f64 = 1e9;
@@ -39,6 +39,195 @@ pub struct StallRule {
     pub gap_ms: f64,
 }
 
+/// What the report keeps of one request: when it was sent, its first and last content response,
+/// when it ended, how it failed, and its longest gap between content responses; not its
+/// per-token timeline (the parts of the report that need every token are summed as the records
+/// are read: see [`RecordDigest`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestRow {
+    /// Position in the request stream.
+    pub index: u64,
+    /// Warmup or profile.
+    pub phase: Phase,
+    /// When it was sent (records' clock).
+    pub send_ns: Nanos,
+    /// When it ended.
+    pub end_ns: Nanos,
+    /// First content response, if any.
+    pub first_ns: Option<Nanos>,
+    /// Last content response, if any.
+    pub last_ns: Option<Nanos>,
+    /// TTFT ([`RequestRecord::ttft_ns`]).
+    pub ttft_ns: Option<Nanos>,
+    /// Longest gap between two consecutive content responses, ns (0 with fewer than two).
+    pub max_gap_ns: Nanos,
+    /// Position of its worker in [`RecordDigest::workers`], when the server named one.
+    pub worker: Option<u32>,
+    /// How it failed, if it did.
+    pub failure: Option<FailureKind>,
+}
+
+/// Output tokens are summed per second of the run for the over-time charts (every bucket width
+/// the page uses is a whole number of seconds).
+const TOKEN_BIN_NS: Nanos = 1_000_000_000;
+
+/// Everything the report derives from a run's records, built one record at a time
+/// ([`RecordDigest::push`], any order) so that reading `records.jsonl` keeps about 200 bytes per
+/// request (a [`RequestRow`], three latencies, the summary's per-request values) and none of the
+/// per-token timelines.
+#[derive(Clone)]
+pub struct RecordDigest {
+    streaming: bool,
+    summary: SummaryBuilder,
+    rows: Vec<RequestRow>,
+    ttft_ms: Vec<f64>,
+    itl_ms: Vec<f64>,
+    latency_ms: Vec<f64>,
+    /// Output tokens received in each second of the run (warmup included).
+    tokens_per_second: Vec<f64>,
+    workers: Vec<String>,
+    /// Whether a successful request had more than one content response.
+    multi_chunk: bool,
+    sorted: bool,
+}
+
+impl std::fmt::Debug for RecordDigest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordDigest")
+            .field("streaming", &self.streaming)
+            .field("rows", &self.rows.len())
+            .field("workers", &self.workers)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RecordDigest {
+    /// An empty digest; `streaming` says whether responses were streamed (TTFT and the
+    /// per-token metrics exist only then).
+    pub fn new(streaming: bool) -> RecordDigest {
+        RecordDigest {
+            streaming,
+            summary: SummaryBuilder::new(&SummaryOptions {
+                streaming,
+                ..SummaryOptions::default()
+            }),
+            rows: Vec::new(),
+            ttft_ms: Vec::new(),
+            itl_ms: Vec::new(),
+            latency_ms: Vec::new(),
+            tokens_per_second: Vec::new(),
+            workers: Vec::new(),
+            multi_chunk: false,
+            sorted: true,
+        }
+    }
+
+    /// The digest of `records`.
+    pub fn of(records: &[RequestRecord], streaming: bool) -> RecordDigest {
+        let mut d = RecordDigest::new(streaming);
+        for r in records {
+            d.push(r);
+        }
+        d.finish()
+    }
+
+    /// Take one record into account.
+    pub fn push(&mut self, r: &RequestRecord) {
+        self.summary.push(r);
+        if r.phase == Phase::Profile && r.is_success() {
+            let m = RecordMetrics::of(r, self.streaming);
+            self.ttft_ms.extend(m.time_to_first_token);
+            self.itl_ms.extend(m.inter_token_latency);
+            self.latency_ms.extend(m.request_latency);
+        }
+        if r.is_success() && !r.content_ns.is_empty() {
+            self.multi_chunk |= r.content_ns.len() > 1;
+            let per_event = f64::from(r.output_tokens()) / r.content_ns.len() as f64;
+            for &t in &r.content_ns {
+                let i = (t / TOKEN_BIN_NS) as usize;
+                if i >= self.tokens_per_second.len() {
+                    self.tokens_per_second.resize(i + 1, 0.0);
+                }
+                self.tokens_per_second[i] += per_event;
+            }
+        }
+        let worker = r
+            .worker
+            .as_deref()
+            .map(|w| match self.workers.iter().position(|x| x == w) {
+                Some(k) => k as u32,
+                None => {
+                    self.workers.push(w.to_owned());
+                    (self.workers.len() - 1) as u32
+                }
+            });
+        if self.rows.last().is_some_and(|last| last.index > r.index) {
+            self.sorted = false;
+        }
+        self.rows.push(RequestRow {
+            index: r.index,
+            phase: r.phase,
+            send_ns: r.send_ns,
+            end_ns: r.end_ns,
+            first_ns: r.content_ns.first().copied(),
+            last_ns: r.content_ns.last().copied(),
+            ttft_ns: r.ttft_ns(),
+            max_gap_ns: r
+                .content_ns
+                .windows(2)
+                .map(|w| w[1].saturating_sub(w[0]))
+                .max()
+                .unwrap_or(0),
+            worker,
+            failure: r.failure.as_ref().map(|f| f.kind),
+        });
+    }
+
+    /// Put the rows in request order and the workers in name order (their position picks the
+    /// colour), and sort the latencies.
+    pub fn finish(mut self) -> RecordDigest {
+        if !self.sorted {
+            self.rows.sort_by_key(|r| r.index);
+            self.sorted = true;
+        }
+        let mut order: Vec<usize> = (0..self.workers.len()).collect();
+        order.sort_by(|&a, &b| self.workers[a].cmp(&self.workers[b]));
+        let mut rank = vec![0u32; order.len()];
+        for (new, &old) in order.iter().enumerate() {
+            rank[old] = new as u32;
+        }
+        for row in &mut self.rows {
+            row.worker = row.worker.map(|w| rank[w as usize]);
+        }
+        self.workers.sort();
+        for v in [&mut self.ttft_ms, &mut self.itl_ms, &mut self.latency_ms] {
+            v.retain(|x| !x.is_nan());
+            v.sort_by(f64::total_cmp);
+        }
+        self
+    }
+
+    /// Whether responses were streamed, as given to [`RecordDigest::new`].
+    pub fn streaming(&self) -> bool {
+        self.streaming
+    }
+
+    /// Whether a successful request received more than one content response.
+    pub fn saw_multiple_chunks(&self) -> bool {
+        self.multi_chunk
+    }
+
+    /// One row per record, in request order (after [`RecordDigest::finish`]).
+    pub fn rows(&self) -> &[RequestRow] {
+        &self.rows
+    }
+
+    /// The workers named in the records, sorted.
+    pub fn workers(&self) -> &[String] {
+        &self.workers
+    }
+}
+
 /// Everything the page and `compare` read from the records, computed once. The metrics and
 /// their intervals are the stats crate's ([`Summary`]); this adds what only the report needs.
 #[derive(Debug, Clone)]
@@ -53,60 +242,37 @@ pub struct Analysis {
     pub latency_ms: Vec<f64>,
     /// The stall thresholds used.
     pub stall_rule: StallRule,
-    /// Stall of each record (same index as the input records; warmup and failures are `None`).
+    /// Stall of each row (same index as [`RecordDigest::rows`]; warmup and failures are `None`).
     pub stalls: Vec<Option<StallKind>>,
 }
 
 impl Analysis {
-    /// Analyse `records` with intervals at `level` (0.95 on the page). `streaming` says whether
-    /// responses were streamed; `ttft_ceiling_ms` is the TTFT constraint's effective threshold.
-    pub fn new(
-        records: &[RequestRecord],
-        streaming: bool,
-        ttft_ceiling_ms: Option<f64>,
-        level: f64,
-    ) -> Analysis {
-        let opts = SummaryOptions {
-            streaming,
-            confidence: Some(ConfidenceOptions {
-                level,
-                ..ConfidenceOptions::default()
-            }),
-            ..SummaryOptions::default()
-        };
-        let summary = Summary::from_records(records, &opts);
-        let mut ttft_ms = Vec::new();
-        let mut itl_ms = Vec::new();
-        let mut latency_ms = Vec::new();
-        for r in records
-            .iter()
-            .filter(|r| r.phase == Phase::Profile && r.is_success())
-        {
-            let m = RecordMetrics::of(r, streaming);
-            ttft_ms.extend(m.time_to_first_token);
-            itl_ms.extend(m.inter_token_latency);
-            latency_ms.extend(m.request_latency);
-        }
-        for v in [&mut ttft_ms, &mut itl_ms, &mut latency_ms] {
-            v.retain(|x| !x.is_nan());
-            v.sort_by(f64::total_cmp);
-        }
-        let ttft_p50 = percentile_sorted(&ttft_ms, 50.0).unwrap_or(0.0);
-        let itl_p50 = percentile_sorted(&itl_ms, 50.0).unwrap_or(0.0);
+    /// Analyse a finished digest with intervals at `level` (0.95 on the page);
+    /// `ttft_ceiling_ms` is the TTFT constraint's effective threshold.
+    pub fn new(digest: &RecordDigest, ttft_ceiling_ms: Option<f64>, level: f64) -> Analysis {
+        let mut summary = digest.summary.clone();
+        summary.set_confidence(Some(ConfidenceOptions {
+            level,
+            ..ConfidenceOptions::default()
+        }));
+        let summary = summary.finish();
+        let ttft_p50 = percentile_sorted(&digest.ttft_ms, 50.0).unwrap_or(0.0);
+        let itl_p50 = percentile_sorted(&digest.itl_ms, 50.0).unwrap_or(0.0);
         let stall_rule = StallRule {
             ttft_ceiling_ms: ttft_ceiling_ms.unwrap_or((10.0 * ttft_p50).max(1000.0)),
             ceiling_from_constraint: ttft_ceiling_ms.is_some(),
             gap_ms: (20.0 * itl_p50).max(500.0),
         };
-        let stalls = records
+        let stalls = digest
+            .rows
             .iter()
-            .map(|r| stall_of(r, streaming, &stall_rule))
+            .map(|r| stall_of(r, digest.streaming, &stall_rule))
             .collect();
         Analysis {
             summary,
-            ttft_ms,
-            itl_ms,
-            latency_ms,
+            ttft_ms: digest.ttft_ms.clone(),
+            itl_ms: digest.itl_ms.clone(),
+            latency_ms: digest.latency_ms.clone(),
             stall_rule,
             stalls,
         }
@@ -174,20 +340,14 @@ impl Analysis {
     }
 }
 
-fn stall_of(r: &RequestRecord, streaming: bool, rule: &StallRule) -> Option<StallKind> {
-    if !streaming || r.phase != Phase::Profile || !r.is_success() {
+fn stall_of(r: &RequestRow, streaming: bool, rule: &StallRule) -> Option<StallKind> {
+    if !streaming || r.phase != Phase::Profile || r.failure.is_some() {
         return None;
     }
-    if r.ttft_ns()? as f64 / NS_PER_MS > rule.ttft_ceiling_ms {
+    if r.ttft_ns? as f64 / NS_PER_MS > rule.ttft_ceiling_ms {
         return Some(StallKind::Ttft);
     }
-    let max_gap = r
-        .content_ns
-        .windows(2)
-        .map(|w| w[1].saturating_sub(w[0]))
-        .max()
-        .unwrap_or(0);
-    (max_gap as f64 / NS_PER_MS > rule.gap_ms).then_some(StallKind::TokenGap)
+    (r.max_gap_ns as f64 / NS_PER_MS > rule.gap_ms).then_some(StallKind::TokenGap)
 }
 
 /// Throughput and in-flight requests over the whole run (warmup included), in fixed buckets.
@@ -212,7 +372,8 @@ const BUCKET_STEPS_S: [f64; 12] = [
 
 /// Bucket the run: width is the smallest of 1, 2, 5, 10, 15, 30 s, 1, 2, 5, 10, 30, 60 min
 /// giving at most 400 buckets.
-pub fn time_series(records: &[RequestRecord]) -> TimeSeries {
+pub fn time_series(digest: &RecordDigest) -> TimeSeries {
+    let records = digest.rows();
     let end_ns = records.iter().map(|r| r.end_ns).max().unwrap_or(0);
     let span_s = end_ns as f64 / NS_PER_S;
     let bucket_s = BUCKET_STEPS_S
@@ -225,13 +386,10 @@ pub fn time_series(records: &[RequestRecord]) -> TimeSeries {
     let mut tokens = vec![0.0; n];
     let mut busy_ns = vec![0.0; n];
     let index = |t: Nanos| ((t as f64 / bucket_ns) as usize).min(n - 1);
+    for (second, &amount) in digest.tokens_per_second.iter().enumerate() {
+        tokens[index(second as Nanos * TOKEN_BIN_NS)] += amount;
+    }
     for r in records {
-        if r.is_success() && !r.content_ns.is_empty() {
-            let per_event = f64::from(r.output_tokens()) / r.content_ns.len() as f64;
-            for &t in &r.content_ns {
-                tokens[index(t)] += per_event;
-            }
-        }
         // Spread the request's in-flight interval over the buckets it overlaps.
         let (a, b) = (r.send_ns as f64, r.end_ns.max(r.send_ns) as f64);
         let (first, last) = (index(r.send_ns), index(r.end_ns.max(r.send_ns)));
@@ -275,7 +433,7 @@ pub fn time_series(records: &[RequestRecord]) -> TimeSeries {
 /// The requests drawn on the per-request timeline, and how they were chosen.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TimelineSample {
-    /// Indices into the records, in send order.
+    /// Indices into the rows, in send order.
     pub indices: Vec<usize>,
     /// Profile requests in the run.
     pub total: usize,
@@ -288,7 +446,7 @@ pub struct TimelineSample {
 /// Choose at most `max_lines` profile requests: every failed or stalled request (an even sample
 /// of them if they alone exceed the limit), then an even sample of the rest to fill the limit.
 pub fn timeline_sample(
-    records: &[RequestRecord],
+    records: &[RequestRow],
     analysis: &Analysis,
     max_lines: usize,
 ) -> TimelineSample {
@@ -298,7 +456,7 @@ pub fn timeline_sample(
         if r.phase != Phase::Profile {
             continue;
         }
-        if !r.is_success() || analysis.stalls[i].is_some() {
+        if r.failure.is_some() || analysis.stalls[i].is_some() {
             flagged.push(i);
         } else {
             rest.push(i);
@@ -361,7 +519,7 @@ mod tests {
             rec(0, 0, 100 * ms, 10 * ms, 11),
             rec(1, 0, 200 * ms, 10 * ms, 11),
         ];
-        let a = Analysis::new(&recs, true, None, 0.95);
+        let a = Analysis::new(&RecordDigest::of(&recs, true), None, 0.95);
         assert_eq!(a.ttft_ms, vec![100.0, 200.0]);
         assert_eq!(a.itl_ms, vec![10.0, 10.0]);
         // Window: 0 .. 300 ms; 22 tokens / 0.3 s.
@@ -377,9 +535,10 @@ mod tests {
             .collect();
         recs[77] = rec(77, 77 * ms, 5000 * ms, 5 * ms, 4);
         recs[4000].failure = Some(Failure::new(FailureKind::Timeout, None, "t"));
-        let a = Analysis::new(&recs, true, None, 0.95);
+        let d = RecordDigest::of(&recs, true);
+        let a = Analysis::new(&d, None, 0.95);
         assert_eq!(a.stalls[77], Some(StallKind::Ttft));
-        let s = timeline_sample(&recs, &a, 100);
+        let s = timeline_sample(d.rows(), &a, 100);
         assert_eq!(s.indices.len(), 100);
         assert!(s.indices.contains(&77) && s.indices.contains(&4000));
         assert_eq!((s.flagged, s.flagged_drawn, s.total), (2, 2, 5000));
@@ -390,7 +549,7 @@ mod tests {
         let s = 1_000_000_000;
         // One request in flight for the whole of [0, 2 s): 1.0 in each 1 s bucket.
         let recs = vec![rec(0, 0, s, s, 2)];
-        let ts = time_series(&recs);
+        let ts = time_series(&RecordDigest::of(&recs, true));
         assert_eq!(ts.bucket_s, 1.0);
         assert!((ts.in_flight[0] - 1.0).abs() < 1e-9);
     }

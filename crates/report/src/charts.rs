@@ -1,12 +1,11 @@
 //! The report's charts, each built from plain data into an inline `<svg>` string.
 
+use crate::analysis::RequestRow;
 use crate::analysis::{Analysis, StallKind, TimeSeries, TimelineSample};
 use crate::fmt::{auto, compact, esc, num};
 use crate::svg::{nice_max, nice_range, Axis, Plot};
 use crate::views::{ProbeView, ScrapeSample, SweepView};
-use infergate_model::RequestRecord;
 use infergate_stats::percentile_sorted as percentile;
-use std::collections::BTreeSet;
 use std::fmt::Write;
 
 /// Width of every chart's view box, px (charts scale to the page width).
@@ -109,16 +108,10 @@ pub fn in_flight_over_time(ts: &TimeSeries, target: Option<f64>) -> String {
     p.finish()
 }
 
-/// The workers named in the records, sorted (their position picks the colour).
-pub fn workers(records: &[RequestRecord]) -> Vec<String> {
-    let set: BTreeSet<&str> = records.iter().filter_map(|r| r.worker.as_deref()).collect();
-    set.into_iter().map(str::to_owned).collect()
-}
-
 /// One line per sampled request: send → first token (thin, muted), first → last token (coloured
 /// by worker), failed requests and stalls in red with a hover title.
 pub fn request_timeline(
-    records: &[RequestRecord],
+    records: &[RequestRow],
     analysis: &Analysis,
     sample: &TimelineSample,
     workers: &[String],
@@ -157,16 +150,16 @@ pub fn request_timeline(
         let r = &records[i];
         let y = p.y.px(row as f64 + 0.5);
         let xs = p.x.px(s(r.send_ns));
-        let (first, last) = (r.content_ns.first(), r.content_ns.last());
+        let (first, last) = (r.first_ns, r.last_ns);
         let reason = match (&r.failure, analysis.stalls[i]) {
-            (Some(f), _) => Some(format!("failed: {}", f.kind)),
+            (Some(kind), _) => Some(format!("failed: {kind}")),
             (None, Some(StallKind::Ttft)) => Some("stalled: TTFT above the ceiling".to_owned()),
             (None, Some(StallKind::TokenGap)) => Some("stalled: token gap".to_owned()),
             (None, None) => None,
         };
         if let Some(reason) = reason {
-            let end = last.copied().unwrap_or(r.end_ns).max(r.end_ns);
-            let ttft = r.ttft_ns().map_or_else(String::new, |t| {
+            let end = last.unwrap_or(r.end_ns).max(r.end_ns);
+            let ttft = r.ttft_ns.map_or_else(String::new, |t| {
                 format!(", TTFT {} ms", auto(t as f64 / 1e6))
             });
             let _ = write!(
@@ -177,20 +170,16 @@ pub fn request_timeline(
                 esc(&reason),
                 ttft,
                 r.worker
-                    .as_deref()
+                    .and_then(|w| workers.get(w as usize))
                     .map_or_else(String::new, |w| format!(", worker {}", esc(w)))
             );
             continue;
         }
-        let (Some(&f), Some(&l)) = (first, last) else {
+        let (Some(f), Some(l)) = (first, last) else {
             continue;
         };
         let _ = write!(wait, "M{xs:.1},{y:.1}H{:.1}", p.x.px(s(f)));
-        let slot = r
-            .worker
-            .as_deref()
-            .and_then(|w| workers.iter().position(|x| x == w))
-            .map_or(PALETTE, |k| k % PALETTE);
+        let slot = r.worker.map_or(PALETTE, |k| k as usize % PALETTE);
         let _ = write!(
             by_worker[slot],
             "M{:.1},{y:.1}H{:.1}",

@@ -391,8 +391,8 @@ pub fn compare_with_confidence(
     };
     let per_metric = 1.0 - (1.0 - confidence) / Metric::ALL.len() as f64;
     let (aa, ab) = (
-        Analysis::new(&a.records, a.streaming(), None, per_metric),
-        Analysis::new(&b.records, b.streaming(), None, per_metric),
+        Analysis::new(&a.records, None, per_metric),
+        Analysis::new(&b.records, None, per_metric),
     );
     let metrics = Metric::ALL
         .iter()

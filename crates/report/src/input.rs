@@ -2,6 +2,7 @@
 //!
 //! [`load_dir`] is the only function of this crate that touches the file system.
 
+use crate::analysis::RecordDigest;
 use crate::error::ReportError;
 use crate::views::{ProbeView, ScrapeSample, SweepView, VerdictView};
 use infergate_model::{RequestRecord, RunInfo};
@@ -25,12 +26,12 @@ pub const SWEEP_FILE: &str = "sweep.json";
 pub const SCRAPE_FILE: &str = "metrics_scrape.jsonl";
 
 /// Everything a report or a comparison is made from.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct ReportInput {
     /// The run's identity.
     pub run: RunInfo,
-    /// Every request, warmup and profile.
-    pub records: Vec<RequestRecord>,
+    /// What the report uses of every request, warmup and profile (read one record at a time).
+    pub records: RecordDigest,
     /// The AIPerf-compatible export (`Value::Null` when absent).
     pub aiperf: serde_json::Value,
     /// The gate's verdict, when the run was gated.
@@ -46,9 +47,13 @@ pub struct ReportInput {
 impl ReportInput {
     /// An input with just the run and its records (the optional parts empty).
     pub fn new(run: RunInfo, records: Vec<RequestRecord>) -> ReportInput {
+        let streaming = streaming_option(&run).unwrap_or_else(|| {
+            let mut ok = records.iter().filter(|r| r.is_success()).peekable();
+            ok.peek().is_none() || ok.any(|r| r.content_ns.len() > 1)
+        });
         ReportInput {
             run,
-            records,
+            records: RecordDigest::of(&records, streaming),
             aiperf: serde_json::Value::Null,
             verdict: None,
             probe: None,
@@ -61,30 +66,44 @@ impl ReportInput {
     /// boolean, else true when any successful request received more than one content event (or
     /// when none succeeded).
     pub fn streaming(&self) -> bool {
-        let opt = ["streaming", "stream"].iter().find_map(|k| {
-            self.run
-                .options
-                .get(*k)
-                .and_then(serde_json::Value::as_bool)
-        });
-        opt.unwrap_or_else(|| {
-            let mut ok = self.records.iter().filter(|r| r.is_success()).peekable();
-            ok.peek().is_none() || ok.any(|r| r.content_ns.len() > 1)
-        })
+        self.records.streaming()
     }
+}
+
+/// The run's `streaming` (or `stream`) option, when it is a boolean.
+fn streaming_option(run: &RunInfo) -> Option<bool> {
+    ["streaming", "stream"]
+        .iter()
+        .find_map(|k| run.options.get(*k).and_then(serde_json::Value::as_bool))
 }
 
 /// Read an output directory. `run.json` and `records.jsonl` are required; every other file is
 /// optional, but a file that exists and does not parse is an error naming the file (and line).
 pub fn load_dir(dir: &Path) -> Result<ReportInput, ReportError> {
     let run = read_json(&dir.join(RUN_FILE))?;
-    let mut records: Vec<RequestRecord> = read_jsonl(&dir.join(RECORDS_FILE))?;
-    // `bench` writes records as they finish; the page and comparisons use the request order.
-    records.sort_by_key(|r| r.index);
+    let records_path = dir.join(RECORDS_FILE);
+    // Without the option, whether the run streamed is read off the records first.
+    let streaming = match streaming_option(&run) {
+        Some(s) => s,
+        None => {
+            let (mut any_ok, mut multi) = (false, false);
+            for_each_line(&records_path, |r: RequestRecord| {
+                any_ok |= r.is_success();
+                multi |= r.is_success() && r.content_ns.len() > 1;
+            })?;
+            !any_ok || multi
+        }
+    };
+    // One record at a time: a large run's per-token timelines are never all in memory.
+    let mut digest = RecordDigest::new(streaming);
+    for_each_line(&records_path, |r: RequestRecord| digest.push(&r))?;
+    let records = digest.finish();
     let aiperf = read_optional(&dir.join(AIPERF_FILE))?.unwrap_or(serde_json::Value::Null);
     let scrape_path = dir.join(SCRAPE_FILE);
     let scrape = if scrape_path.exists() {
-        read_jsonl(&scrape_path)?
+        let mut samples = Vec::new();
+        for_each_line(&scrape_path, |s| samples.push(s))?;
+        samples
     } else {
         Vec::new()
     };
@@ -123,9 +142,12 @@ fn read_optional<T: DeserializeOwned>(path: &Path) -> Result<Option<T>, ReportEr
     }
 }
 
-/// One value per non-blank line, read line by line (the file is never held whole: a
-/// 60,000-request `records.jsonl` is ~90 MB of text).
-fn read_jsonl<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>, ReportError> {
+/// Parse each non-blank line and hand it to `each`, reading line by line (the file is never
+/// held whole: a 60,000-request `records.jsonl` is ~90 MB of text).
+fn for_each_line<T: DeserializeOwned>(
+    path: &Path,
+    mut each: impl FnMut(T),
+) -> Result<(), ReportError> {
     use std::io::BufRead;
     let io_err = |source| ReportError::Read {
         path: path.to_path_buf(),
@@ -133,17 +155,16 @@ fn read_jsonl<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>, ReportError> {
     };
     let file = std::fs::File::open(path).map_err(io_err)?;
     let mut reader = std::io::BufReader::with_capacity(1 << 16, file);
-    let mut out = Vec::new();
     let mut line = String::new();
     let mut number = 0;
     loop {
         line.clear();
         if reader.read_line(&mut line).map_err(io_err)? == 0 {
-            return Ok(out);
+            return Ok(());
         }
         number += 1;
         if !line.trim().is_empty() {
-            out.push(serde_json::from_str(&line).map_err(parse_err(path, Some(number)))?);
+            each(serde_json::from_str(&line).map_err(parse_err(path, Some(number)))?);
         }
     }
 }

@@ -95,7 +95,6 @@ pub(crate) fn ttft_ceiling_ms(verdict: Option<&VerdictView>) -> Option<f64> {
 pub fn render_html(input: &ReportInput) -> String {
     let analysis = Analysis::new(
         &input.records,
-        input.streaming(),
         ttft_ceiling_ms(input.verdict.as_ref()),
         PAGE_CONFIDENCE,
     );
@@ -441,8 +440,8 @@ fn over_time_section(h: &mut String, input: &ReportInput) {
 }
 
 fn timeline_section(h: &mut String, input: &ReportInput, a: &Analysis) {
-    let sample = analysis::timeline_sample(&input.records, a, TIMELINE_MAX_LINES);
-    let workers = charts::workers(&input.records);
+    let sample = analysis::timeline_sample(input.records.rows(), a, TIMELINE_MAX_LINES);
+    let workers = input.records.workers();
     h.push_str("<h2>Per-request timeline</h2>");
     let drawn = sample.indices.len();
     let note = if drawn == sample.total {
@@ -491,10 +490,10 @@ fn timeline_section(h: &mut String, input: &ReportInput, a: &Analysis) {
         h.push_str("</div>");
     }
     h.push_str(&charts::request_timeline(
-        &input.records,
+        input.records.rows(),
         a,
         &sample,
-        &workers,
+        workers,
     ));
     h.push('\n');
 }
@@ -534,23 +533,23 @@ fn errors_section(h: &mut String, a: &Analysis) {
 }
 
 fn scrape_section(h: &mut String, input: &ReportInput) {
-    let workers = charts::workers(&input.records);
+    let workers = input.records.workers();
     h.push_str("<h2>Worker metrics (Prometheus scrapes)</h2>");
     h.push_str(&charts::scrape_chart(
         &input.scrape,
-        &workers,
+        workers,
         |s| s.running,
         "running requests per worker",
     ));
     h.push_str(&charts::scrape_chart(
         &input.scrape,
-        &workers,
+        workers,
         |s| s.waiting,
         "waiting requests per worker",
     ));
     h.push_str(&charts::scrape_chart(
         &input.scrape,
-        &workers,
+        workers,
         |s| s.kv_usage,
         "KV-cache usage (fraction)",
     ));

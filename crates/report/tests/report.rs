@@ -3,26 +3,43 @@
 
 mod common;
 
-use common::{full, write_dir, Synth};
+use common::{full, records, write_dir, Synth};
 use infergate_report::{load_dir, render_html, ReportError};
 
 #[test]
 fn page_from_exports_equals_page_from_memory() {
-    let input = full(&Synth {
+    let synth = Synth {
         fail_every: Some(97),
         ..Synth::default()
-    });
+    };
+    let input = full(&synth);
+    let mut recs = records(&synth);
     let dir = tempfile::tempdir().unwrap();
-    write_dir(&input, dir.path());
+    write_dir(&input, &recs, dir.path());
     let loaded = load_dir(dir.path()).expect("load the written directory");
-    assert_eq!(
-        loaded, input,
-        "the files must carry everything the page is made from"
-    );
+    assert_eq!(loaded.run, input.run);
+    assert_eq!(loaded.aiperf, input.aiperf);
+    assert_eq!(loaded.verdict, input.verdict);
+    assert_eq!(loaded.probe, input.probe);
+    assert_eq!(loaded.sweep, input.sweep);
+    assert_eq!(loaded.scrape, input.scrape);
+    assert_eq!(loaded.records.rows(), input.records.rows());
+    assert_eq!(loaded.records.workers(), input.records.workers());
     let from_memory = render_html(&input);
     assert_eq!(render_html(&loaded), from_memory);
     // Rendering is deterministic.
     assert_eq!(render_html(&input), from_memory);
+
+    // `bench` writes records.jsonl in completion order, not request order: same page.
+    recs.sort_by_key(|r| (r.end_ns, std::cmp::Reverse(r.index)));
+    assert_ne!(recs[0].index, 0, "the shuffle must move records");
+    write_dir(&input, &recs, dir.path());
+    let shuffled = load_dir(dir.path()).unwrap();
+    assert_eq!(shuffled.records.rows(), input.records.rows());
+    let html = render_html(&shuffled);
+    // The only order-dependent numbers are floating-point sums (same values, other order);
+    // the page's rounding hides them.
+    assert_eq!(html, from_memory);
 }
 
 #[test]
@@ -81,7 +98,12 @@ fn a_16384_request_run_stays_under_5_mb_and_says_it_was_downsampled() {
         "no downsampling note"
     );
     // Every failed or stalled request is on the timeline.
-    let failed = input.records.iter().filter(|r| r.failure.is_some()).count();
+    let failed = input
+        .records
+        .rows()
+        .iter()
+        .filter(|r| r.failure.is_some())
+        .count();
     let flagged = html.matches("<path class=\"tl-bad\"").count();
     assert!(
         failed > 0 && flagged >= failed,
@@ -98,12 +120,13 @@ fn unreadable_files_are_named() {
     assert!(matches!(err, ReportError::Read { .. }));
     assert!(err.to_string().contains("run.json"), "{err}");
 
-    let input = common::bench(&Synth {
+    let synth = Synth {
         requests: 10,
         warmup: 0,
         ..Synth::default()
-    });
-    write_dir(&input, dir.path());
+    };
+    let input = common::bench(&synth);
+    write_dir(&input, &records(&synth), dir.path());
     let path = dir.path().join(infergate_report::RECORDS_FILE);
     let mut text = std::fs::read_to_string(&path).unwrap();
     text.push_str("{not json\n");
@@ -114,12 +137,13 @@ fn unreadable_files_are_named() {
 
 #[test]
 fn a_bench_run_without_optional_files_still_renders() {
-    let input = common::bench(&Synth {
+    let synth = Synth {
         requests: 50,
         ..Synth::default()
-    });
+    };
+    let input = common::bench(&synth);
     let dir = tempfile::tempdir().unwrap();
-    write_dir(&input, dir.path());
+    write_dir(&input, &records(&synth), dir.path());
     std::fs::remove_file(dir.path().join(infergate_report::AIPERF_FILE)).unwrap();
     let loaded = load_dir(dir.path()).unwrap();
     assert!(loaded.aiperf.is_null() && loaded.verdict.is_none());
@@ -142,11 +166,12 @@ fn degenerate_runs_render_without_panicking() {
     let html = render_html(&empty);
     assert!(html.contains("No samples") && html.contains("No profile requests"));
     // Every request failed.
-    let mut failed = common::bench(&s);
-    for r in &mut failed.records {
+    let mut failing = records(&s);
+    for r in &mut failing {
         r.content_ns.clear();
         r.failure = Some(Failure::new(FailureKind::ConnectRefused, None, "refused"));
     }
+    let mut failed = common::bench_from(&s, &failing);
     failed.aiperf = serde_json::Value::Null;
     let html = render_html(&failed);
     assert!(
@@ -154,15 +179,15 @@ fn degenerate_runs_render_without_panicking() {
         "all-failed page"
     );
     // Not streamed: one content event per request, no TTFT.
-    let mut whole = common::bench(&s);
-    whole
-        .run
-        .options
-        .insert("streaming".into(), serde_json::json!(false));
-    for r in &mut whole.records {
+    let mut one_chunk = records(&s);
+    for r in &mut one_chunk {
         let last = *r.content_ns.last().unwrap();
         r.content_ns = vec![last];
     }
+    let mut run = common::run_info(&s);
+    run.options
+        .insert("streaming".into(), serde_json::json!(false));
+    let whole = infergate_report::ReportInput::new(run, one_chunk);
     assert!(!whole.streaming());
     let html = render_html(&whole);
     assert!(html.contains("Request latency"));

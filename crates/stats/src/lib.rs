@@ -27,9 +27,9 @@ pub mod summary;
 pub use aiperf::{aiperf_export, record_jsonl_line, records_csv, AiperfExport, ExportContext};
 pub use confidence::{batch_means_ci, quantile_ci, time_slice_rates, MeanCi, QuantileCi};
 pub use goodput::{GoodputMetric, GoodputSlo};
+pub use histogram::{LogHistogram, TimeBins};
 pub use percentile::{percentile, percentile_sorted, Distribution, PERCENTILES};
 pub use record::RecordMetrics;
-pub use histogram::{LogHistogram, TimeBins};
 pub use summary::{ConfidenceOptions, Summary, SummaryBuilder, SummaryOptions};
 
 /// Bad statistics settings (from flags or recipes). Each message names the bad value and what

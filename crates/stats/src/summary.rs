@@ -278,7 +278,7 @@ pub struct Summary {
 }
 
 /// Values collected per metric before sorting: one per successful profile request.
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Columns {
     ttft: Vec<f64>,
     ttst: Vec<f64>,
@@ -298,6 +298,7 @@ struct Columns {
 /// and end times for the concurrency sweep), and a fixed amount for the per-chunk parts: the
 /// inter-chunk gaps go into a [`LogHistogram`] and the token and request arrival times into
 /// [`TimeBins`], so a run's summary does not grow with its output tokens.
+#[derive(Clone)]
 pub struct SummaryBuilder {
     opts: SummaryOptions,
     s: Summary,
@@ -332,6 +333,12 @@ impl SummaryBuilder {
         }
     }
 
+    /// Change which confidence intervals [`SummaryBuilder::finish`] computes (they are worked
+    /// out at the end, so one set of records can be summarised at several levels).
+    pub fn set_confidence(&mut self, confidence: Option<ConfidenceOptions>) {
+        self.opts.confidence = confidence;
+    }
+
     /// Count one record (warmup records are only counted as such).
     pub fn push(&mut self, r: &RequestRecord) {
         let (s, opts) = (&mut self.s, &self.opts);
@@ -347,15 +354,18 @@ impl SummaryBuilder {
                 *s.errors.by_status.entry(code).or_default() += 1;
             }
             let groups = &mut s.errors.groups;
-            let i = *self.group_index.entry((f.kind, f.status)).or_insert_with(|| {
-                groups.push(ErrorGroup {
-                    kind: f.kind,
-                    status: f.status,
-                    count: 0,
-                    sample_detail: f.detail.clone(),
+            let i = *self
+                .group_index
+                .entry((f.kind, f.status))
+                .or_insert_with(|| {
+                    groups.push(ErrorGroup {
+                        kind: f.kind,
+                        status: f.status,
+                        count: 0,
+                        sample_detail: f.detail.clone(),
+                    });
+                    groups.len() - 1
                 });
-                groups.len() - 1
-            });
             groups[i].count += 1;
             return;
         }

@@ -334,7 +334,9 @@ async fn streamed_records_are_handed_over_as_they_finish_and_not_kept() {
         got.sort_by_key(|r| r.index);
         let idx: Vec<u64> = got.iter().map(|r| r.index).collect();
         assert_eq!(idx, (0..30).collect::<Vec<_>>(), "open={open}");
-        assert!(got.iter().all(|r| r.is_success() && r.content_ns.len() == 3));
+        assert!(got
+            .iter()
+            .all(|r| r.is_success() && r.content_ns.len() == 3));
         assert_eq!(got.iter().filter(|r| r.phase == Phase::Warmup).count(), 4);
         match r.send_lateness {
             Some(l) => assert!(open && l.requests == 30, "{l:?}"),

@@ -183,9 +183,13 @@ pub fn aiperf(records: &[RequestRecord]) -> serde_json::Value {
 
 /// A plain bench run: run, records and export, nothing else.
 pub fn bench(s: &Synth) -> ReportInput {
-    let records = records(s);
-    let mut input = ReportInput::new(run_info(s), records);
-    input.aiperf = aiperf(&input.records);
+    bench_from(s, &records(s))
+}
+
+/// A plain bench run made of these records (for tests that alter them).
+pub fn bench_from(s: &Synth, records: &[RequestRecord]) -> ReportInput {
+    let mut input = ReportInput::new(run_info(s), records.to_vec());
+    input.aiperf = aiperf(records);
     input
 }
 
@@ -312,8 +316,8 @@ pub fn full(s: &Synth) -> ReportInput {
     input
 }
 
-/// Write `input` as an output directory (the contract `load_dir` reads).
-pub fn write_dir(input: &ReportInput, dir: &Path) {
+/// Write `input`, made of `records`, as an output directory (the contract `load_dir` reads).
+pub fn write_dir(input: &ReportInput, records: &[RequestRecord], dir: &Path) {
     let w =
         |name: &str, text: String| std::fs::write(dir.join(name), text).expect("write test file");
     w(
@@ -321,7 +325,7 @@ pub fn write_dir(input: &ReportInput, dir: &Path) {
         serde_json::to_string_pretty(&input.run).unwrap(),
     );
     let mut lines = String::new();
-    for r in &input.records {
+    for r in records {
         lines.push_str(&serde_json::to_string(r).unwrap());
         lines.push('\n');
     }
