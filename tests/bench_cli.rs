@@ -261,6 +261,37 @@ fn a_run_against_the_sim_writes_aiperf_export_records_run_and_report() {
     assert!(lines
         .iter()
         .all(|r| r["input_tokens"] == 32 && r["end_ns"].is_number()));
+    // bench writes and summarises its records as they finish and keeps none: the file holds
+    // every request once, and summarising the file gives the exported numbers.
+    let parsed: Vec<infergate_model::RequestRecord> = records
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let mut indices: Vec<u64> = parsed.iter().map(|r| r.index).collect();
+    indices.sort_unstable();
+    assert_eq!(indices, (0..12).collect::<Vec<_>>());
+    let from_file = infergate_stats::Summary::from_records(
+        &parsed,
+        &infergate_stats::SummaryOptions::default(),
+    );
+    assert_eq!(
+        export["time_to_first_token"]["p99"].as_f64(),
+        from_file.time_to_first_token.as_ref().map(|d| d.p99)
+    );
+    assert_eq!(
+        export["request_latency"]["avg"].as_f64(),
+        from_file.request_latency.as_ref().map(|d| d.avg)
+    );
+    let tput = export["output_token_throughput"]["avg"].as_f64().unwrap();
+    assert!((tput - from_file.output_token_throughput.unwrap()).abs() < 1e-9 * tput);
+    let profile_lines = std::fs::read_to_string(out_dir.join("profile_export.jsonl")).unwrap();
+    assert_eq!(profile_lines.lines().count(), 8, "profile requests only");
+    let leftovers: Vec<_> = std::fs::read_dir(&out_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
 
     // run.json: the identity, with the digest the console printed.
     let run = common::read_json(&out_dir.join("run.json"));

@@ -214,3 +214,52 @@ fn summary_carries_confidence_intervals() {
     assert!(tput.lower < tput.mean && tput.mean < tput.upper);
     assert_eq!(tput.batches, 20);
 }
+
+/// A streamed run summarises records in completion order: any order gives the same summary
+/// (up to floating-point summation order).
+#[test]
+fn the_summary_does_not_depend_on_record_order() {
+    let mut many = Vec::new();
+    for i in 0..300u64 {
+        let send = i * 7;
+        let gap = 3 + i % 5;
+        let content: Vec<u64> = (0..6).map(|k| send + 40 + i % 13 + k * gap).collect();
+        let end = content.last().unwrap() + 1;
+        let mut r = rec(i, send, &content, end);
+        if i % 37 == 0 {
+            r.content_ns.clear();
+            r.failure = Some(Failure::new(FailureKind::Timeout, None, "slow"));
+        }
+        many.push(r);
+    }
+    let opts = SummaryOptions::default();
+    let in_order = Summary::from_records(&many, &opts);
+    many.reverse();
+    many.rotate_left(111);
+    let shuffled = Summary::from_records(&many, &opts);
+    assert_eq!(in_order.request_count, shuffled.request_count);
+    assert_eq!(in_order.errors.by_kind, shuffled.errors.by_kind);
+    assert_eq!(in_order.time_to_first_token, shuffled.time_to_first_token);
+    assert_eq!(in_order.inter_token_latency, shuffled.inter_token_latency);
+    let (a, b) = (
+        in_order.inter_chunk_latency.unwrap(),
+        shuffled.inter_chunk_latency.unwrap(),
+    );
+    assert_eq!(a.percentiles(), b.percentiles());
+    close(a.std, b.std);
+    assert_eq!(in_order.concurrency, shuffled.concurrency);
+    let (a, b) = (
+        in_order
+            .confidence
+            .unwrap()
+            .output_token_throughput
+            .unwrap(),
+        shuffled
+            .confidence
+            .unwrap()
+            .output_token_throughput
+            .unwrap(),
+    );
+    close(a.lower, b.lower);
+    close(a.upper, b.upper);
+}
