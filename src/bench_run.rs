@@ -343,6 +343,9 @@ impl RecordFiles {
     }
 }
 
+/// How long the record writer waits between batches (at most this long after the run ends).
+const WRITER_BATCH_PAUSE: Duration = Duration::from_millis(20);
+
 /// The thread that receives a streamed run's records as they finish: it appends them to the
 /// record files (when there is an output folder) and folds them into the summary, so the load
 /// generator's threads never wait on the disk and no record is kept. Ends when the channel
@@ -357,11 +360,17 @@ fn spawn_record_writer(
         .name("record-writer".into())
         .spawn(move || {
             let mut summary = SummaryBuilder::new(&opts);
-            for r in records {
-                summary.push(&r);
-                if let Some(files) = files.as_mut() {
-                    files.write(&r, opts.streaming)?;
+            // Waits for a record, takes every record that has arrived, then pauses: one wake-up
+            // per batch rather than per request keeps this thread's share of the CPU (which the
+            // load generator's threads need) small. Ends when the run drops the sender.
+            while let Ok(first) = records.recv() {
+                for r in std::iter::once(first).chain(records.try_iter()) {
+                    summary.push(&r);
+                    if let Some(files) = files.as_mut() {
+                        files.write(&r, opts.streaming)?;
+                    }
                 }
+                std::thread::sleep(WRITER_BATCH_PAUSE);
             }
             if let Some(files) = files {
                 files.commit()?;
