@@ -10,7 +10,7 @@
 
 use crate::rule::Interval;
 use infergate_model::{Nanos, Phase, RequestRecord};
-use infergate_stats::{batch_means_ci, percentile_sorted, quantile_ci, time_slice_rates};
+use infergate_stats::{batch_means_ci, percentile_sorted, quantile_ci, TimeBins};
 use serde::{Deserialize, Serialize};
 
 /// Time slices per run for the throughput interval (as `infergate-stats`' default).
@@ -103,18 +103,20 @@ impl RunEvidence {
             _ => span.filter(|(a, b)| b > a),
         };
         let window_s = window.map_or(0.0, |(a, b)| (b - a) as f64 / 1e9);
+        // Token arrivals binned exactly as the summary bins them, so both intervals agree.
         let slice_rates = window
             .map(|(a, b)| {
-                let events = records
-                    .iter()
-                    .filter(|r| {
-                        r.phase == Phase::Profile && r.is_success() && !r.content_ns.is_empty()
-                    })
-                    .flat_map(|r| {
-                        let per_chunk = f64::from(r.output_tokens()) / r.content_ns.len() as f64;
-                        r.content_ns.iter().map(move |&t| (t, per_chunk))
-                    });
-                time_slice_rates(events, a, b, SLICES)
+                let mut bins = TimeBins::new();
+                let ok = records.iter().filter(|r| {
+                    r.phase == Phase::Profile && r.is_success() && !r.content_ns.is_empty()
+                });
+                for r in ok {
+                    let per_chunk = f64::from(r.output_tokens()) / r.content_ns.len() as f64;
+                    for &t in &r.content_ns {
+                        bins.add(t, per_chunk);
+                    }
+                }
+                bins.slice_rates(a, b, SLICES)
             })
             .unwrap_or_default();
         let throughput = (window_s > 0.0).then(|| Estimate {

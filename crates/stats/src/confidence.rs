@@ -3,7 +3,6 @@
 //!
 //! Both are documented for users in docs/metrics.md ("Confidence intervals").
 
-use infergate_model::Nanos;
 use serde::{Deserialize, Serialize};
 
 /// Confidence level used when none is configured.
@@ -170,37 +169,6 @@ pub fn batch_means_ci(batches: &[f64], level: f64) -> Option<MeanCi> {
         batches: k as u64,
         level,
     })
-}
-
-/// Rates per second in `slices` equal time slices of `[start, end)`: each event `(t, amount)`
-/// adds `amount` to the slice containing `t` (events outside the window are ignored), and each
-/// slice's total is divided by the slice's length in seconds. Empty when the window is empty or
-/// `slices` is 0.
-///
-/// The mean of the returned rates is the total amount inside the window divided by the window's
-/// length, so a batch-means interval over them is centred on the reported throughput.
-pub fn time_slice_rates(
-    events: impl IntoIterator<Item = (Nanos, f64)>,
-    start: Nanos,
-    end: Nanos,
-    slices: usize,
-) -> Vec<f64> {
-    if end <= start || slices == 0 {
-        return Vec::new();
-    }
-    let span = (end - start) as u128;
-    let mut totals = vec![0.0f64; slices];
-    for (t, amount) in events {
-        if t < start || t > end {
-            continue;
-        }
-        // The last instant belongs to the last slice (the window's end is the last response).
-        let idx = (((t - start) as u128 * slices as u128) / span).min(slices as u128 - 1) as usize;
-        totals[idx] += amount;
-    }
-    let slice_s = (end - start) as f64 / 1e9 / slices as f64;
-    totals.iter_mut().for_each(|x| *x /= slice_s);
-    totals
 }
 
 /// Exact binomial CDF over the part of the support that carries probability; values further than
@@ -473,12 +441,11 @@ mod tests {
     fn slices_split_the_window_evenly() {
         let s = 1_000_000_000u64;
         // 10 tokens at 0.5 s, 20 at 1.5 s, 30 at exactly the end (belongs to the last slice).
-        let rates = time_slice_rates(
-            [(s / 2, 10.0), (3 * s / 2, 20.0), (2 * s, 30.0)],
-            0,
-            2 * s,
-            2,
-        );
+        let mut bins = crate::TimeBins::new();
+        for (t, amount) in [(s / 2, 10.0), (3 * s / 2, 20.0), (2 * s, 30.0)] {
+            bins.add(t, amount);
+        }
+        let rates = bins.slice_rates(0, 2 * s, 2);
         assert_eq!(rates, vec![10.0, 50.0]);
         let mean = rates.iter().sum::<f64>() / 2.0;
         assert_eq!(
@@ -486,7 +453,7 @@ mod tests {
             60.0 / 2.0,
             "mean of slices is the window's throughput"
         );
-        assert!(time_slice_rates([(0, 1.0)], 5, 5, 3).is_empty());
+        assert!(bins.slice_rates(5, 5, 3).is_empty());
     }
 
     #[test]

@@ -25,7 +25,7 @@ pub mod record;
 pub mod summary;
 
 pub use aiperf::{aiperf_export, record_jsonl_line, records_csv, AiperfExport, ExportContext};
-pub use confidence::{batch_means_ci, quantile_ci, time_slice_rates, MeanCi, QuantileCi};
+pub use confidence::{batch_means_ci, quantile_ci, MeanCi, QuantileCi};
 pub use goodput::{GoodputMetric, GoodputSlo};
 pub use histogram::{LogHistogram, TimeBins};
 pub use percentile::{percentile, percentile_sorted, Distribution, PERCENTILES};

@@ -1,7 +1,8 @@
 //! Interval coverage checked by simulation: nominal 95 % must cover the truth 93–97 % of the
 //! time over ≥ 1000 seeded draws (issue 6 acceptance).
 
-use infergate_stats::confidence::{batch_means_ci, quantile_ci, time_slice_rates};
+use infergate_stats::confidence::{batch_means_ci, quantile_ci};
+use infergate_stats::TimeBins;
 
 /// SplitMix64: small, seeded, good enough for Monte Carlo here.
 struct Rng(u64);
@@ -72,15 +73,15 @@ fn batch_means_interval_covers_a_poisson_token_rate() {
     let mut covered = 0;
     for _ in 0..DRAWS {
         let mut t = 0.0f64;
-        let mut events = Vec::new();
+        let mut bins = TimeBins::new();
         loop {
             t += rng.exponential(1e9 / rate);
             if t >= window_ns as f64 {
                 break;
             }
-            events.push((t as u64, 1.0));
+            bins.add(t as u64, 1.0);
         }
-        let slices = time_slice_rates(events, 0, window_ns, 20);
+        let slices = bins.slice_rates(0, window_ns, 20);
         let ci = batch_means_ci(&slices, 0.95).unwrap();
         if ci.lower <= rate && rate <= ci.upper {
             covered += 1;
