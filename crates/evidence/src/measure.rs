@@ -107,14 +107,11 @@ impl RunEvidence {
         let slice_rates = window
             .map(|(a, b)| {
                 let mut bins = TimeBins::new();
-                let ok = records.iter().filter(|r| {
-                    r.phase == Phase::Profile && r.is_success() && !r.content_ns.is_empty()
-                });
-                for r in ok {
-                    let per_chunk = f64::from(r.output_tokens()) / r.content_ns.len() as f64;
-                    for &t in &r.content_ns {
-                        bins.add(t, per_chunk);
-                    }
+                let ok = records
+                    .iter()
+                    .filter(|r| r.phase == Phase::Profile && r.is_success());
+                for (t, tokens) in ok.flat_map(RequestRecord::token_arrivals) {
+                    bins.add(t, tokens);
                 }
                 bins.slice_rates(a, b, SLICES)
             })

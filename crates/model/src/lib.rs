@@ -209,6 +209,15 @@ impl RequestRecord {
             .last()
             .map(|t| t.saturating_sub(self.send_ns))
     }
+
+    /// Each content response's arrival time with its share of the output tokens: the output
+    /// tokens spread evenly over the content responses, as every throughput-over-time figure
+    /// counts them (a server may put several tokens in one event). Callers choose which
+    /// requests count (normally the successful ones).
+    pub fn token_arrivals(&self) -> impl Iterator<Item = (Nanos, f64)> + '_ {
+        let share = f64::from(self.output_tokens()) / self.content_ns.len().max(1) as f64;
+        self.content_ns.iter().map(move |&t| (t, share))
+    }
 }
 
 /// How the load was offered.

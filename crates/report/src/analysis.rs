@@ -140,15 +140,14 @@ impl RecordDigest {
             self.itl_ms.extend(m.inter_token_latency);
             self.latency_ms.extend(m.request_latency);
         }
-        if r.is_success() && !r.content_ns.is_empty() {
+        if r.is_success() {
             self.multi_chunk |= r.content_ns.len() > 1;
-            let per_event = f64::from(r.output_tokens()) / r.content_ns.len() as f64;
-            for &t in &r.content_ns {
+            for (t, tokens) in r.token_arrivals() {
                 let i = (t / TOKEN_BIN_NS) as usize;
                 if i >= self.tokens_per_second.len() {
                     self.tokens_per_second.resize(i + 1, 0.0);
                 }
-                self.tokens_per_second[i] += per_event;
+                self.tokens_per_second[i] += tokens;
             }
         }
         let worker = r

@@ -390,10 +390,8 @@ impl SummaryBuilder {
         if let Some(&last) = r.content_ns.last() {
             s.start_ns = Some(s.start_ns.map_or(r.send_ns, |t| t.min(r.send_ns)));
             s.end_ns = Some(s.end_ns.map_or(last, |t| t.max(last)));
-            // A request's output tokens are spread evenly over its content responses.
-            let per_chunk = f64::from(r.output_tokens()) / r.content_ns.len() as f64;
-            for &t in &r.content_ns {
-                self.token_times.add(t, per_chunk);
+            for (t, tokens) in r.token_arrivals() {
+                self.token_times.add(t, tokens);
             }
             self.completion_times.add(last, 1.0);
         }
