@@ -187,15 +187,16 @@ pub async fn execute_async(plan: BenchPlan) -> anyhow::Result<BenchResult> {
         .context("the load generator could not start");
     // The run has returned (or never started), so the record channel is closed and the writer
     // finishes with what it received.
-    let streamed = match record_writer {
-        Some(writer) => Some(
-            tokio::task::spawn_blocking(move || writer.join())
+    let (streamed, record_file_error) = match record_writer {
+        Some(writer) => {
+            let (summary, error) = tokio::task::spawn_blocking(move || writer.join())
                 .await
                 .ok()
                 .and_then(Result::ok)
-                .context("the record writer thread panicked")??,
-        ),
-        None => None,
+                .context("the record writer thread panicked")?;
+            (Some(summary), error)
+        }
+        None => (None, None),
     };
     let run = run?;
     let wall_s = wall_start.elapsed().as_secs_f64();
@@ -269,6 +270,10 @@ pub async fn execute_async(plan: BenchPlan) -> anyhow::Result<BenchResult> {
     }
     if let Some(sentinel) = &result_sentinel {
         print_framed(sentinel, &result.export)?;
+    }
+    // The summary and the export are out; the per-request files could not be written.
+    if let Some(e) = record_file_error {
+        return Err(e.context("the run finished and its summary was written, but not its records"));
     }
     Ok(result)
 }
@@ -349,12 +354,13 @@ const WRITER_BATCH_PAUSE: Duration = Duration::from_millis(20);
 /// The thread that receives a streamed run's records as they finish: it appends them to the
 /// record files (when there is an output folder) and folds them into the summary, so the load
 /// generator's threads never wait on the disk and no record is kept. Ends when the channel
-/// closes (the run returned) and yields the summary.
+/// closes (the run returned) and yields the summary, and the error that stopped the files if one
+/// did (a full disk): the files are then dropped, but every record is still summarised.
 fn spawn_record_writer(
     dir: Option<PathBuf>,
     opts: SummaryOptions,
     records: std::sync::mpsc::Receiver<RequestRecord>,
-) -> anyhow::Result<std::thread::JoinHandle<anyhow::Result<Summary>>> {
+) -> anyhow::Result<std::thread::JoinHandle<(Summary, Option<anyhow::Error>)>> {
     let mut files = dir.as_deref().map(RecordFiles::create).transpose()?;
     std::thread::Builder::new()
         .name("record-writer".into())
@@ -363,19 +369,23 @@ fn spawn_record_writer(
             // Waits for a record, takes every record that has arrived, then pauses: one wake-up
             // per batch rather than per request keeps this thread's share of the CPU (which the
             // load generator's threads need) small. Ends when the run drops the sender.
+            let mut error = None;
             while let Ok(first) = records.recv() {
                 for r in std::iter::once(first).chain(records.try_iter()) {
                     summary.push(&r);
-                    if let Some(files) = files.as_mut() {
-                        files.write(&r, opts.streaming)?;
+                    if let Some(f) = files.as_mut() {
+                        if let Err(e) = f.write(&r, opts.streaming) {
+                            error = Some(e);
+                            files = None;
+                        }
                     }
                 }
                 std::thread::sleep(WRITER_BATCH_PAUSE);
             }
             if let Some(files) = files {
-                files.commit()?;
+                error = files.commit().err();
             }
-            Ok(summary.finish())
+            (summary.finish(), error)
         })
         .context("cannot start the record writer thread")
 }
