@@ -127,7 +127,7 @@ pub async fn execute_async(plan: BenchPlan) -> anyhow::Result<BenchResult> {
     let BenchPlan {
         target,
         workload,
-        load,
+        mut load,
         summary: summary_opts,
         output_dir,
         result_sentinel,
@@ -138,7 +138,6 @@ pub async fn execute_async(plan: BenchPlan) -> anyhow::Result<BenchResult> {
         scrape_metrics,
         keep_records,
     } = plan;
-    let mut load = load;
     if let Some(dir) = &output_dir {
         output::ensure_dir(dir)?;
     }
