@@ -117,7 +117,8 @@ pub struct ErrorGroup {
     pub status: Option<u16>,
     /// How many profile requests failed this way.
     pub count: u64,
-    /// The detail of the first such failure (already bounded and secret-free).
+    /// The detail of the first such failure counted (records are counted in completion order
+    /// when a run streams them), already bounded and secret-free.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub sample_detail: String,
 }
