@@ -116,6 +116,29 @@ mod tests {
     }
 
     #[test]
+    fn an_uncommitted_atomic_file_leaves_nothing_and_a_committed_one_replaces_the_target() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("records.jsonl");
+        std::fs::write(&path, b"old").unwrap();
+        let mut abandoned = AtomicFile::create(&path).unwrap();
+        abandoned.writer().write_all(b"half a run").unwrap();
+        drop(abandoned);
+        assert_eq!(std::fs::read(&path).unwrap(), b"old", "target untouched");
+        let names = |d: &Path| -> Vec<_> {
+            std::fs::read_dir(d)
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect()
+        };
+        assert_eq!(names(dir.path()).len(), 1, "{:?}", names(dir.path()));
+        let mut file = AtomicFile::create(&path).unwrap();
+        file.writer().write_all(b"new").unwrap();
+        file.commit().unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"new");
+        assert_eq!(names(dir.path()).len(), 1, "{:?}", names(dir.path()));
+    }
+
+    #[test]
     fn write_into_a_missing_folder_fails_with_the_path_named() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("missing").join("a.json");
