@@ -1,15 +1,16 @@
 //! What the report derives from the per-request records: the benchmark window, the latency
 //! samples, time series, error classes, stalled requests and the per-request timeline sample.
 //!
-//! Pure functions over a [`RecordDigest`], which reads the records one at a time. Metric definitions are AIPerf's (docs/metrics.md);
-//! metrics, percentiles and intervals come only from `infergate-stats`.
+//! Pure functions over a [`RecordDigest`], which reads the records one at a time. Metric
+//! definitions are AIPerf's (docs/metrics.md); metrics, percentiles and intervals come only from
+//! `infergate-stats`.
 
 use infergate_model::{FailureKind, Nanos, Phase, RequestRecord};
 use infergate_stats::confidence::QuantileCi;
 use infergate_stats::summary::ErrorGroup;
 use infergate_stats::{
-    percentile_sorted, quantile_ci, ConfidenceOptions, MeanCi, RecordMetrics, Summary,
-    SummaryBuilder, SummaryOptions,
+    percentile_sorted, quantile_ci, ConfidenceOptions, MeanCi, Summary, SummaryBuilder,
+    SummaryOptions,
 };
 
 const NS_PER_S: f64 = 1e9;
@@ -72,23 +73,17 @@ pub struct RequestRow {
 const TOKEN_BIN_NS: Nanos = 1_000_000_000;
 
 /// Everything the report derives from a run's records, built one record at a time
-/// ([`RecordDigest::push`], any order) so that reading `records.jsonl` keeps about 200 bytes per
-/// request (a [`RequestRow`], three latencies, the summary's per-request values) and none of the
-/// per-token timelines.
+/// ([`RecordDigest::push`], any order) so that reading `records.jsonl` keeps about 150 bytes per
+/// request (a [`RequestRow`] and the summary's per-request values) and none of the per-token
+/// timelines.
 #[derive(Clone)]
 pub struct RecordDigest {
     streaming: bool,
     summary: SummaryBuilder,
     rows: Vec<RequestRow>,
-    ttft_ms: Vec<f64>,
-    itl_ms: Vec<f64>,
-    latency_ms: Vec<f64>,
     /// Output tokens received in each second of the run (warmup included).
     tokens_per_second: Vec<f64>,
     workers: Vec<String>,
-    /// Whether a successful request had more than one content response.
-    multi_chunk: bool,
-    sorted: bool,
 }
 
 impl std::fmt::Debug for RecordDigest {
@@ -112,13 +107,8 @@ impl RecordDigest {
                 ..SummaryOptions::default()
             }),
             rows: Vec::new(),
-            ttft_ms: Vec::new(),
-            itl_ms: Vec::new(),
-            latency_ms: Vec::new(),
             tokens_per_second: Vec::new(),
             workers: Vec::new(),
-            multi_chunk: false,
-            sorted: true,
         }
     }
 
@@ -134,14 +124,7 @@ impl RecordDigest {
     /// Take one record into account.
     pub fn push(&mut self, r: &RequestRecord) {
         self.summary.push(r);
-        if r.phase == Phase::Profile && r.is_success() {
-            let m = RecordMetrics::of(r, self.streaming);
-            self.ttft_ms.extend(m.time_to_first_token);
-            self.itl_ms.extend(m.inter_token_latency);
-            self.latency_ms.extend(m.request_latency);
-        }
         if r.is_success() {
-            self.multi_chunk |= r.content_ns.len() > 1;
             for (t, tokens) in r.token_arrivals() {
                 let i = (t / TOKEN_BIN_NS) as usize;
                 if i >= self.tokens_per_second.len() {
@@ -160,9 +143,6 @@ impl RecordDigest {
                     (self.workers.len() - 1) as u32
                 }
             });
-        if self.rows.last().is_some_and(|last| last.index > r.index) {
-            self.sorted = false;
-        }
         self.rows.push(RequestRow {
             index: r.index,
             phase: r.phase,
@@ -182,13 +162,10 @@ impl RecordDigest {
         });
     }
 
-    /// Put the rows in request order and the workers in name order (their position picks the
-    /// colour), and sort the latencies.
+    /// Put the rows in request order (a pass when they already are) and the workers in name
+    /// order (their position picks the colour).
     pub fn finish(mut self) -> RecordDigest {
-        if !self.sorted {
-            self.rows.sort_by_key(|r| r.index);
-            self.sorted = true;
-        }
+        self.rows.sort_by_key(|r| r.index);
         let mut order: Vec<usize> = (0..self.workers.len()).collect();
         order.sort_by(|&a, &b| self.workers[a].cmp(&self.workers[b]));
         let mut rank = vec![0u32; order.len()];
@@ -199,21 +176,12 @@ impl RecordDigest {
             row.worker = row.worker.map(|w| rank[w as usize]);
         }
         self.workers.sort();
-        for v in [&mut self.ttft_ms, &mut self.itl_ms, &mut self.latency_ms] {
-            v.retain(|x| !x.is_nan());
-            v.sort_by(f64::total_cmp);
-        }
         self
     }
 
     /// Whether responses were streamed, as given to [`RecordDigest::new`].
     pub fn streaming(&self) -> bool {
         self.streaming
-    }
-
-    /// Whether a successful request received more than one content response.
-    pub fn saw_multiple_chunks(&self) -> bool {
-        self.multi_chunk
     }
 
     /// One row per record, in request order (after [`RecordDigest::finish`]).
@@ -254,9 +222,17 @@ impl Analysis {
             level,
             ..ConfidenceOptions::default()
         }));
+        let sorted = |values: &[f64]| {
+            let mut v: Vec<f64> = values.iter().copied().filter(|x| !x.is_nan()).collect();
+            v.sort_by(f64::total_cmp);
+            v
+        };
+        let ttft_ms = sorted(summary.ttft_ms());
+        let itl_ms = sorted(summary.itl_ms());
+        let latency_ms = sorted(summary.latency_ms());
         let summary = summary.finish();
-        let ttft_p50 = percentile_sorted(&digest.ttft_ms, 50.0).unwrap_or(0.0);
-        let itl_p50 = percentile_sorted(&digest.itl_ms, 50.0).unwrap_or(0.0);
+        let ttft_p50 = percentile_sorted(&ttft_ms, 50.0).unwrap_or(0.0);
+        let itl_p50 = percentile_sorted(&itl_ms, 50.0).unwrap_or(0.0);
         let stall_rule = StallRule {
             ttft_ceiling_ms: ttft_ceiling_ms.unwrap_or((10.0 * ttft_p50).max(1000.0)),
             ceiling_from_constraint: ttft_ceiling_ms.is_some(),
@@ -269,9 +245,9 @@ impl Analysis {
             .collect();
         Analysis {
             summary,
-            ttft_ms: digest.ttft_ms.clone(),
-            itl_ms: digest.itl_ms.clone(),
-            latency_ms: digest.latency_ms.clone(),
+            ttft_ms,
+            itl_ms,
+            latency_ms,
             stall_rule,
             stalls,
         }

@@ -48,8 +48,9 @@ impl ReportInput {
     /// An input with just the run and its records (the optional parts empty).
     pub fn new(run: RunInfo, records: Vec<RequestRecord>) -> ReportInput {
         let streaming = streaming_option(&run).unwrap_or_else(|| {
-            let mut ok = records.iter().filter(|r| r.is_success()).peekable();
-            ok.peek().is_none() || ok.any(|r| r.content_ns.len() > 1)
+            let mut guess = StreamedByRecords::default();
+            records.iter().for_each(|r| guess.see(r));
+            guess.streamed()
         });
         ReportInput {
             run,
@@ -77,6 +78,25 @@ fn streaming_option(run: &RunInfo) -> Option<bool> {
         .find_map(|k| run.options.get(*k).and_then(serde_json::Value::as_bool))
 }
 
+/// The rule for a run whose options do not say whether it streamed: it did when any successful
+/// request received more than one content event, or when none succeeded.
+#[derive(Default)]
+struct StreamedByRecords {
+    any_ok: bool,
+    multi: bool,
+}
+
+impl StreamedByRecords {
+    fn see(&mut self, r: &RequestRecord) {
+        self.any_ok |= r.is_success();
+        self.multi |= r.is_success() && r.content_ns.len() > 1;
+    }
+
+    fn streamed(&self) -> bool {
+        !self.any_ok || self.multi
+    }
+}
+
 /// Read an output directory. `run.json` and `records.jsonl` are required; every other file is
 /// optional, but a file that exists and does not parse is an error naming the file (and line).
 pub fn load_dir(dir: &Path) -> Result<ReportInput, ReportError> {
@@ -86,12 +106,9 @@ pub fn load_dir(dir: &Path) -> Result<ReportInput, ReportError> {
     let streaming = match streaming_option(&run) {
         Some(s) => s,
         None => {
-            let (mut any_ok, mut multi) = (false, false);
-            for_each_line(&records_path, |r: RequestRecord| {
-                any_ok |= r.is_success();
-                multi |= r.is_success() && r.content_ns.len() > 1;
-            })?;
-            !any_ok || multi
+            let mut guess = StreamedByRecords::default();
+            for_each_line(&records_path, |r: RequestRecord| guess.see(&r))?;
+            guess.streamed()
         }
     };
     // One record at a time: a large run's per-token timelines are never all in memory.

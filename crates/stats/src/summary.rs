@@ -340,6 +340,21 @@ impl SummaryBuilder {
         self.opts.confidence = confidence;
     }
 
+    /// TTFT of every successful profile request pushed so far, ms, in push order.
+    pub fn ttft_ms(&self) -> &[f64] {
+        &self.cols.ttft
+    }
+
+    /// ITL of every successful profile request pushed so far, ms, in push order.
+    pub fn itl_ms(&self) -> &[f64] {
+        &self.cols.itl
+    }
+
+    /// Request latency of every successful profile request pushed so far, ms, in push order.
+    pub fn latency_ms(&self) -> &[f64] {
+        &self.cols.latency
+    }
+
     /// Count one record (warmup records are only counted as such).
     pub fn push(&mut self, r: &RequestRecord) {
         let (s, opts) = (&mut self.s, &self.opts);
