@@ -249,15 +249,10 @@ mod tests {
     use super::*;
     use crate::percentile::Distribution;
 
-    /// The exact rates the bins approximate: each event `(t, amount)` counts in the slice
-    /// containing `t`.
-    /// (Rates per second in `slices` equal time slices of `[start, end)`: each event `(t, amount)`
-    /// adds `amount` to the slice containing `t` (events outside the window are ignored), and each
-    /// slice's total is divided by the slice's length in seconds. Empty when the window is empty or
-    /// `slices` is 0.
-    ///
-    /// The mean of the returned rates is the total amount inside the window divided by the window's
-    /// length, so a batch-means interval over them is centred on the reported throughput.
+    /// The exact rates the bins approximate: per second in each of `slices` equal slices of
+    /// `[start, end]`, each event `(t, amount)` counted in the slice containing `t` (the last
+    /// instant in the last slice; events outside the window ignored). Empty when the window is
+    /// empty or `slices` is 0.
     fn exact_slice_rates(
         events: impl IntoIterator<Item = (Nanos, f64)>,
         start: Nanos,
